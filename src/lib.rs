@@ -1,0 +1,25 @@
+//! prescaler: a predictive autoscaler for Kubernetes.
+//!
+//! The [`policy`] module is the `ScalingPolicy` API; [`cli`] and [`telemetry`] make up the
+//! binary's shell.
+
+pub mod cli;
+pub mod policy;
+pub mod telemetry;
+
+/// Errors the binary reports.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The CRD could not be serialised.
+    #[error("could not render the CRD as YAML: {0}")]
+    CrdYaml(#[from] serde_norway::Error),
+    /// Logging could not be set up.
+    #[error("could not set up logging: {0}")]
+    Logging(String),
+    /// Writing to standard output failed.
+    #[error("could not write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

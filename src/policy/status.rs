@@ -1,0 +1,101 @@
+//! The `ScalingPolicy` status: what prescaler tells users, and its memory across restarts.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Condition types prescaler sets on a ScalingPolicy.
+pub mod condition {
+    /// The policy is valid and its target was found; prescaler is acting on it.
+    pub const READY: &str = "Ready";
+    /// prescaler computes replicas for the target (false when refusing to fight another autoscaler).
+    pub const SCALING_ACTIVE: &str = "ScalingActive";
+    /// The decision was cut by minReplicas, maxReplicas or a behavior policy.
+    pub const SCALING_LIMITED: &str = "ScalingLimited";
+    /// Every metric could be read from Prometheus.
+    pub const METRICS_AVAILABLE: &str = "MetricsAvailable";
+    /// The forecast is used: enough history, a working model, and recent backtest error below threshold.
+    pub const FORECAST_RELIABLE: &str = "ForecastReliable";
+}
+
+/// Observed state of a ScalingPolicy.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScalingPolicyStatus {
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Replicas the target had when last observed (its `/scale` `spec.replicas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_replicas: Option<i32>,
+
+    /// Replicas prescaler decided on: max(reactive, predicted), within bounds and behavior.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<i32>,
+
+    /// Replicas the HPA algorithm asks for on current metrics alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactive_replicas: Option<i32>,
+
+    /// Replicas the forecast asks for over the lead window; absent when no forecast is reliable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_replicas: Option<i32>,
+
+    /// The forecast model in use (per metric in `metrics`; comma-separated here when they differ).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+
+    /// Per-metric forecast summary.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 8))]
+    pub metrics: Vec<MetricStatus>,
+
+    /// When prescaler last changed the replica count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<Time>,
+
+    /// Recent replica recommendations, newest last, kept as long as the longest stabilization
+    /// window needs them so a restarted or failed-over operator keeps its stabilization.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub recommendations: Vec<Recommendation>,
+
+    /// Ready, ScalingActive, ScalingLimited, MetricsAvailable and ForecastReliable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// What the forecast says about one metric.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MetricStatus {
+    /// The metric's name (see `spec.metrics[].name`).
+    pub name: String,
+    /// The latest observed value, in the metric's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<f64>,
+    /// The model that produced the forecast.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The highest value of the provisioned quantile over the planning window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_peak: Option<f64>,
+    /// When that peak is expected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_peak_time: Option<Time>,
+    /// Recent backtest error of the model (MASE: below 1 beats repeating the last season).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backtest_error: Option<f64>,
+}
+
+/// One past decision, kept for stabilization.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Recommendation {
+    /// When the recommendation was made.
+    pub time: Time,
+    /// The replicas recommended before behavior limits.
+    pub replicas: i32,
+}

@@ -1,0 +1,4 @@
+//! Harness code shared by the integration tests. Each test crate uses only part of it.
+
+pub mod cel;
+pub mod policy;
