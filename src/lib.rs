@@ -4,7 +4,9 @@
 //! binary's shell.
 
 pub mod cli;
+pub mod forecast;
 pub mod policy;
+pub mod sim;
 pub mod telemetry;
 
 /// Errors the binary reports.
@@ -16,6 +18,9 @@ pub enum Error {
     /// Logging could not be set up.
     #[error("could not set up logging: {0}")]
     Logging(String),
+    /// A trace file could not be read.
+    #[error(transparent)]
+    Trace(#[from] crate::sim::trace::TraceError),
     /// Writing to standard output failed.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
