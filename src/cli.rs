@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::forecast::ModelKind;
 use crate::policy::{self, Duration};
+use crate::sim;
 use crate::sim::backtest::{self, BacktestConfig};
+use crate::sim::run::SimConfig;
 use crate::sim::trace::Trace;
 use crate::telemetry::{self, LogFormat};
 
@@ -30,8 +32,51 @@ pub struct Cli {
 pub enum Command {
     /// Print the ScalingPolicy CustomResourceDefinition as YAML (`prescaler crd | kubectl apply -f -`).
     Crd,
+    /// Replay a traffic trace through prescaler and its baselines (HPA, PHPA-style
+    /// Holt-Winters, a perfect forecast, the oracle) and compare them.
+    Simulate(SimulateArgs),
     /// Rolling-origin backtest of the forecasting models on a trace (`timestamp,value` CSV).
     Backtest(BacktestArgs),
+}
+
+/// The trace `simulate` replays by default.
+pub const DEFAULT_TRACE: &str = "examples/traces/nasa_http_jul1995_1min.csv";
+/// The policy `simulate` uses by default.
+pub const DEFAULT_POLICY: &str = "examples/web-requestrate.yaml";
+
+/// Options of `prescaler simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Trace file (`timestamp,value` CSV, value per interval).
+    #[arg(long, default_value = DEFAULT_TRACE, env = "PRESCALER_TRACE")]
+    pub trace: PathBuf,
+    /// ScalingPolicy YAML; its first RequestRate or PromQL metric stands for the trace.
+    #[arg(long, default_value = DEFAULT_POLICY, env = "PRESCALER_POLICY")]
+    pub policy: PathBuf,
+    /// Requests per second one Ready pod serves. Default: the trace's peak needs 20 pods.
+    #[arg(long, env = "PRESCALER_CAPACITY_PER_POD")]
+    pub capacity_per_pod: Option<f64>,
+    /// Time from requesting a pod to it being Ready.
+    #[arg(long, default_value = "2m", value_parser = parse_duration, env = "PRESCALER_STARTUP")]
+    pub startup: u64,
+    /// Time between decisions.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "PRESCALER_SYNC")]
+    pub sync: u64,
+    /// Per-replica target as a fraction of a pod's capacity (HPA users typically aim at 0.8).
+    #[arg(long, default_value_t = 0.8, value_parser = parse_quantile, env = "PRESCALER_TARGET_UTILIZATION")]
+    pub target_utilization: f64,
+    /// Start of the simulated range, Unix seconds (default: once the policy's history is available).
+    #[arg(long, env = "PRESCALER_FROM")]
+    pub from: Option<i64>,
+    /// End of the simulated range, Unix seconds (default: the trace's end).
+    #[arg(long, env = "PRESCALER_TO")]
+    pub to: Option<i64>,
+    /// Where to write the SVG plot [default: simulate.svg, or none with --json].
+    #[arg(long, env = "PRESCALER_SVG")]
+    pub svg: Option<PathBuf>,
+    /// Print JSON instead of a table (no plot is written unless --svg is given explicitly).
+    #[arg(long, env = "PRESCALER_JSON")]
+    pub json: bool,
 }
 
 /// Options of `prescaler backtest`.
@@ -103,7 +148,134 @@ pub fn run(cli: Cli) -> crate::Result<()> {
             Ok(())
         }
         Command::Backtest(args) => run_backtest(&args),
+        Command::Simulate(args) => run_simulate(&args),
     }
+}
+
+fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
+    let trace = Trace::load(&args.trace)?;
+    let policy_text = std::fs::read_to_string(&args.policy)
+        .map_err(|e| crate::Error::Policy(format!("cannot read {}: {e}", args.policy.display())))?;
+    let policy = policy::ScalingPolicy::from_yaml(&policy_text)
+        .map_err(|e| crate::Error::Policy(format!("{}: {e}", args.policy.display())))?;
+    policy::validate(&policy.spec)
+        .map_err(|e| crate::Error::Policy(format!("{}: {e}", args.policy.display())))?;
+    let (capacity, chosen) = match args.capacity_per_pod {
+        Some(c) if c > 0.0 && c.is_finite() => (c, false),
+        Some(c) => {
+            return Err(crate::Error::Policy(format!(
+                "--capacity-per-pod must be > 0 (got {c})"
+            )));
+        }
+        None => (sim::run::capacity_for_peak(&trace, 20.0), true),
+    };
+    let config = SimConfig {
+        capacity_per_pod: capacity,
+        startup: args.startup,
+        sync: args.sync,
+        target_utilization: args.target_utilization,
+        from: args.from,
+        to: args.to,
+    };
+    let bar = progress_bar();
+    let report = sim::run::run(&trace, &policy.spec, &config, &mut |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut out = std::io::stdout().lock();
+    let oracle_pod_hours = report
+        .runs
+        .iter()
+        .find(|r| r.name == "oracle")
+        .map_or(0.0, |r| r.score.pod_hours);
+    if args.json {
+        let json = serde_json::json!({
+            "trace": report.trace,
+            "step_s": report.step_s,
+            "capacity_per_pod": report.capacity_per_pod,
+            "startup_s": report.startup_s,
+            "strategies": report.runs.iter().map(|r| serde_json::json!({
+                "name": r.name,
+                "under_provisioned_minutes": r.score.under_provisioned_minutes,
+                "unserved_fraction": r.score.unserved_fraction,
+                "pod_hours": r.score.pod_hours,
+                "scale_actions": r.score.scale_actions,
+                "mean_utilization": r.score.mean_utilization,
+            })).collect::<Vec<_>>(),
+        });
+        writeln!(out, "{json}")?;
+        if let Some(path) = &args.svg {
+            sim::svg::write(&report, path).map_err(crate::Error::Plot)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "trace {} · policy {} · {:.1} days simulated, a decision every {}s",
+        report.trace,
+        args.policy.display(),
+        report.load.len() as f64 * report.step_s as f64 / 86_400.0,
+        report.step_s
+    )?;
+    writeln!(
+        out,
+        "capacity {:.3} req/s per pod{} · target {:.3} req/s per replica ({:.0}%) · pods Ready {}s after they are requested",
+        report.capacity_per_pod,
+        if chosen {
+            " (chosen so the trace's peak needs 20 pods; set --capacity-per-pod)"
+        } else {
+            ""
+        },
+        report.target,
+        100.0 * args.target_utilization,
+        report.startup_s
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<18}{:>14}{:>12}{:>11}{:>10}{:>9}{:>10}",
+        "strategy", "under-prov min", "unserved %", "pod-hours", "÷ oracle", "actions", "mean util"
+    )?;
+    for r in &report.runs {
+        let s = &r.score;
+        writeln!(
+            out,
+            "{:<18}{:>14.1}{:>12.4}{:>11.1}{:>10.3}{:>9}{:>10.3}",
+            r.name,
+            s.under_provisioned_minutes,
+            100.0 * s.unserved_fraction,
+            s.pod_hours,
+            s.pod_hours / oracle_pod_hours.max(1e-9),
+            s.scale_actions,
+            s.mean_utilization
+        )?;
+    }
+    let path = args
+        .svg
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("simulate.svg"));
+    sim::svg::write(&report, &path).map_err(crate::Error::Plot)?;
+    writeln!(out, "\nplot: {}", path.display())?;
+    Ok(())
+}
+
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("simulating {bar:40} {percent}% {eta}")
+    {
+        bar.set_style(style);
+    }
+    Some(bar)
 }
 
 fn run_backtest(args: &BacktestArgs) -> crate::Result<()> {

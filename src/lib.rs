@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod forecast;
+pub mod plan;
 pub mod policy;
 pub mod sim;
 pub mod telemetry;
@@ -21,6 +22,15 @@ pub enum Error {
     /// A trace file could not be read.
     #[error(transparent)]
     Trace(#[from] crate::sim::trace::TraceError),
+    /// A policy file could not be used.
+    #[error("{0}")]
+    Policy(String),
+    /// A simulation could not run.
+    #[error(transparent)]
+    Simulation(#[from] crate::sim::run::SimError),
+    /// The plot could not be written.
+    #[error("could not write the plot: {0}")]
+    Plot(String),
     /// Writing to standard output failed.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),

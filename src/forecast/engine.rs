@@ -52,9 +52,9 @@ impl Default for EngineConfig {
             window_start: 2 * 60,
             history: 7 * 86_400,
             min_history: 86_400,
-            reselect_every: 6 * 3_600,
+            reselect_every: 12 * 3_600,
             max_points: 2_100,
-            origins: 24,
+            origins: 16,
             max_error: 2.0,
         }
     }

@@ -1,4 +1,8 @@
-//! Replaying real traces: the forecast backtest (and, with the planner, the simulator).
+//! Replaying real traces: the forecast backtest and the scaling simulator.
 
 pub mod backtest;
+pub mod run;
+pub mod strategies;
+pub mod svg;
 pub mod trace;
+pub mod workload;

@@ -1,0 +1,167 @@
+//! `prescaler simulate` as a user runs it: the real binary on a bundled real trace.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const NASA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/traces/nasa_http_jul1995_1min.csv"
+);
+/// 1995-07-08 04:00 UTC (a week into the trace) to 07-10 04:00: two days after a week of history.
+const FROM: &str = "805176000";
+const TO: &str = "805348800";
+
+fn simulate(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_prescaler"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("simulate")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+#[test]
+fn json_reports_every_strategy_with_the_documented_fields() {
+    let out = simulate(&["--trace", NASA, "--from", FROM, "--to", TO, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(report["trace"], "nasa_http_jul1995_1min");
+    assert_eq!(report["step_s"], 15);
+    assert_eq!(report["startup_s"], 120);
+    assert!(report["capacity_per_pod"].as_f64().unwrap() > 0.0);
+    let strategies = report["strategies"].as_array().expect("strategies");
+    let names: Vec<&str> = strategies
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "prescaler",
+            "hpa",
+            "holt-winters",
+            "perfect-forecast",
+            "oracle"
+        ]
+    );
+    for s in strategies {
+        let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "mean_utilization",
+                "name",
+                "pod_hours",
+                "scale_actions",
+                "under_provisioned_minutes",
+                "unserved_fraction"
+            ]
+        );
+    }
+    let by_name = |n: &str| strategies.iter().find(|s| s["name"] == n).unwrap();
+    let (ours, hpa, oracle) = (by_name("prescaler"), by_name("hpa"), by_name("oracle"));
+    assert_eq!(
+        oracle["under_provisioned_minutes"], 0.0,
+        "the oracle is never short"
+    );
+    let minutes = |s: &Value| s["under_provisioned_minutes"].as_f64().unwrap();
+    assert!(
+        minutes(ours) <= minutes(hpa),
+        "capacity ahead of the traffic: prescaler {ours} vs hpa {hpa}"
+    );
+    assert!(minutes(hpa) > 0.0, "the HPA lags on this slice: {hpa}");
+    let hours = |s: &Value| s["pod_hours"].as_f64().unwrap();
+    assert!(
+        hours(oracle) < hours(ours),
+        "nothing beats the oracle's pod-hours"
+    );
+}
+
+#[test]
+fn the_table_names_the_capacity_choice_and_writes_the_plot() {
+    let dir = std::env::temp_dir().join(format!("prescaler-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("run.svg");
+    let out = simulate(&[
+        "--trace",
+        NASA,
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("chosen so the trace's peak needs 20 pods"),
+        "{table}"
+    );
+    for name in [
+        "prescaler",
+        "hpa",
+        "holt-winters",
+        "perfect-forecast",
+        "oracle",
+    ] {
+        assert!(
+            table.lines().any(|l| l.starts_with(name)),
+            "{name} missing in\n{table}"
+        );
+    }
+    let plot = std::fs::read_to_string(&svg).expect("the SVG was written");
+    assert!(
+        plot.starts_with("<svg")
+            && plot.contains("requests/s")
+            && plot.contains("worst HPA shortfall")
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_policy_without_a_load_metric_is_refused_with_the_fix() {
+    let out = simulate(&[
+        "--trace",
+        NASA,
+        "--policy",
+        "examples/queue-worker-cpu.yaml",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no RequestRate or PromQL metric") && err.contains("spec.metrics"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_invalid_policy_names_the_field() {
+    let dir = std::env::temp_dir().join(format!("prescaler-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.yaml");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/web-requestrate.yaml"
+    ))
+    .unwrap()
+    .replace("quantile: 0.6", "quantile: 60");
+    std::fs::write(&path, text).unwrap();
+    let out = simulate(&["--trace", NASA, "--policy", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("spec.forecast.quantile must be strictly between 0 and 1 (got 60)"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
