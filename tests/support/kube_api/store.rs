@@ -147,12 +147,22 @@ impl Store {
         Ok(self.history.iter().filter(|e| e.rv > rv).cloned().collect())
     }
 
-    /// The object as served at `def`'s version.
+    /// The object as served at `def`'s version, without the empty metadata fields a real
+    /// server would not serialise.
     fn present(def: &ResourceDef, object: &Value) -> Value {
         let mut out = object.clone();
         if out.is_object() {
             out["apiVersion"] = json!(def.api_version());
             out["kind"] = json!(def.kind);
+        }
+        if let Some(meta) = out.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.retain(|_, v| match v {
+                Value::Object(m) => !m.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::String(s) => !s.is_empty(),
+                Value::Null => false,
+                _ => true,
+            });
         }
         out
     }

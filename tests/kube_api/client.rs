@@ -1,0 +1,558 @@
+//! kube-rs, configured from the emulator's kubeconfig as the operator will be.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
+use kube::runtime::watcher;
+use prescaler::policy::ScalingPolicy;
+use serde_json::json;
+
+use crate::ROOT;
+use crate::support::kube_api::{Emulator, Options};
+use crate::support::policy::Policy;
+
+fn deployment(name: &str, replicas: i32) -> Deployment {
+    serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": name, "labels": { "app": name } },
+        "spec": {
+            "replicas": replicas,
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": { "app": name } },
+                "spec": { "containers": [{ "name": "app", "image": "nginx:1.27" }] },
+            },
+        },
+        "status": { "replicas": 42 },
+    }))
+    .expect("a valid Deployment")
+}
+
+fn api_error(result: Result<impl std::fmt::Debug, kube::Error>) -> kube::core::Status {
+    match result {
+        Err(kube::Error::Api(status)) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+/// The next watcher event other than the initial-list markers, in time.
+async fn next_change<S>(events: &mut S) -> watcher::Event<Deployment>
+where
+    S: futures::Stream<Item = Result<watcher::Event<Deployment>, watcher::Error>> + Unpin,
+{
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+            .await
+            .expect("the watcher yields in time")
+            .expect("no watch error")
+            .expect("the watcher keeps running");
+        match event {
+            watcher::Event::Init | watcher::Event::InitDone => continue,
+            other => return other,
+        }
+    }
+}
+
+fn name_of(event: &watcher::Event<Deployment>) -> (&'static str, String, i32) {
+    let (kind, d) = match event {
+        watcher::Event::Apply(d) => ("apply", d),
+        watcher::Event::InitApply(d) => ("init", d),
+        watcher::Event::Delete(d) => ("delete", d),
+        _ => unreachable!("markers are skipped"),
+    };
+    let replicas = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or_default();
+    (kind, d.metadata.name.clone().unwrap_or_default(), replicas)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_watcher_sees_changes_in_order_and_recovers_after_a_cut() {
+    let emu = Emulator::start().await;
+    let api: Api<Deployment> = Api::namespaced(emu.client().await, "default");
+    api.create(&PostParams::default(), &deployment("before", 1))
+        .await
+        .expect("create");
+    let mut events = watcher(api.clone(), watcher::Config::default()).boxed();
+    assert_eq!(
+        name_of(&next_change(&mut events).await),
+        ("init", "before".into(), 1)
+    );
+
+    api.create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .expect("create");
+    let scale = Patch::Merge(json!({ "spec": { "replicas": 3 } }));
+    api.patch("web", &PatchParams::default(), &scale)
+        .await
+        .expect("patch");
+    api.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete");
+    assert_eq!(
+        name_of(&next_change(&mut events).await),
+        ("apply", "web".into(), 1)
+    );
+    assert_eq!(
+        name_of(&next_change(&mut events).await),
+        ("apply", "web".into(), 3)
+    );
+    assert_eq!(
+        name_of(&next_change(&mut events).await),
+        ("delete", "web".into(), 3)
+    );
+
+    let watches_before = emu
+        .requests()
+        .iter()
+        .filter(|r| r.query.contains("watch=true"))
+        .count();
+    emu.cut_watches();
+    api.create(&PostParams::default(), &deployment("after", 2))
+        .await
+        .expect("create");
+    // Whether it resumes from its resourceVersion or lists again, the watcher sees it.
+    loop {
+        let (kind, name, replicas) = name_of(&next_change(&mut events).await);
+        if name == "after" {
+            assert!(kind == "apply" || kind == "init");
+            assert_eq!(replicas, 2);
+            break;
+        }
+    }
+    let watches_after = emu
+        .requests()
+        .iter()
+        .filter(|r| r.query.contains("watch=true"))
+        .count();
+    assert!(watches_after > watches_before, "the watcher watched again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patch_status_and_patch_scale_change_only_their_part() {
+    let emu = Emulator::start().await;
+    let api: Api<Deployment> = Api::namespaced(emu.client().await, "default");
+    let created = api
+        .create(&PostParams::default(), &deployment("web", 2))
+        .await
+        .expect("create");
+    assert!(created.status.is_none(), "create drops the status");
+    assert_eq!(created.metadata.generation, Some(1));
+
+    let status = Patch::Merge(json!({
+        "spec": { "replicas": 9 },
+        "status": { "replicas": 2, "readyReplicas": 1 },
+    }));
+    let after = api
+        .patch_status("web", &PatchParams::default(), &status)
+        .await
+        .expect("patch status");
+    let spec = after.spec.clone().expect("spec");
+    let st = after.status.clone().expect("status");
+    assert_eq!(spec.replicas, Some(2), "a status patch leaves the spec");
+    assert_eq!((st.replicas, st.ready_replicas), (Some(2), Some(1)));
+    assert_eq!(after.metadata.generation, Some(1));
+
+    let scale = api
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "replicas": 4 } })),
+        )
+        .await
+        .expect("patch scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(4));
+    let scale_status = scale.status.expect("scale status");
+    assert_eq!(scale_status.replicas, 2);
+    assert_eq!(scale_status.selector.as_deref(), Some("app=web"));
+    let now = api.get("web").await.expect("get");
+    assert_eq!(now.spec.as_ref().and_then(|s| s.replicas), Some(4));
+    assert_eq!(now.status, after.status, "a scale patch leaves the status");
+    assert_eq!(now.metadata.generation, Some(2));
+    let read = api.get_scale("web").await.expect("get scale");
+    assert_eq!(read.spec.and_then(|s| s.replicas), Some(4));
+
+    // Writes to the main resource leave the status; metadata changes keep the generation.
+    let main = Patch::Merge(json!({
+        "metadata": { "labels": { "tier": "front" } },
+        "status": { "replicas": 99 },
+    }));
+    let labelled = api
+        .patch("web", &PatchParams::default(), &main)
+        .await
+        .expect("patch");
+    assert_eq!(labelled.status, after.status);
+    assert_eq!(labelled.metadata.generation, Some(2));
+
+    // A custom resource's status subresource, through the crate's own type.
+    let crds: Api<CustomResourceDefinition> = Api::all(emu.client().await);
+    let text = std::fs::read_to_string(format!("{ROOT}/crds/scalingpolicy.yaml")).expect("CRD");
+    let crd: CustomResourceDefinition = serde_norway::from_str(&text).expect("CRD YAML");
+    crds.create(&PostParams::default(), &crd)
+        .await
+        .expect("create CRD");
+    let policies: Api<ScalingPolicy> = Api::namespaced(emu.client().await, "default");
+    let policy = ScalingPolicy::new("web", Policy::test().spec());
+    let created = policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .expect("create policy");
+    assert_eq!(
+        created.spec.forecast.lead_time.to_string(),
+        "2m",
+        "defaults"
+    );
+    let status = Patch::Merge(json!({
+        "spec": { "minReplicas": 5 },
+        "status": { "currentReplicas": 3, "desiredReplicas": 4 },
+    }));
+    let patched = policies
+        .patch_status("web", &PatchParams::default(), &status)
+        .await
+        .expect("patch policy status");
+    assert_eq!(patched.spec.min_replicas, 1);
+    let raw = emu
+        .object(
+            "autoscaling.prescaler.io",
+            "scalingpolicies",
+            "default",
+            "web",
+        )
+        .expect("stored policy");
+    assert_eq!(raw["status"]["currentReplicas"], 3);
+    assert_eq!(raw["metadata"]["generation"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_replace_gets_409_conflict() {
+    let emu = Emulator::start().await;
+    let api: Api<Deployment> = Api::namespaced(emu.client().await, "default");
+    api.create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .expect("create");
+    let mut stale = api.get("web").await.expect("get");
+    api.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "spec": { "replicas": 2 } })),
+    )
+    .await
+    .expect("patch");
+    if let Some(spec) = stale.spec.as_mut() {
+        spec.replicas = Some(5);
+    }
+    let status = api_error(api.replace("web", &PostParams::default(), &stale).await);
+    assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
+    assert!(
+        status.message.contains("the object has been modified"),
+        "{status:?}"
+    );
+
+    let mut fresh = api.get("web").await.expect("get");
+    if let Some(spec) = fresh.spec.as_mut() {
+        spec.replicas = Some(5);
+    }
+    let replaced = api
+        .replace("web", &PostParams::default(), &fresh)
+        .await
+        .expect("a fresh replace");
+    assert_eq!(replaced.metadata.generation, Some(3));
+    assert_ne!(
+        replaced.metadata.resource_version,
+        fresh.metadata.resource_version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_and_writes_follow_the_api_semantics() {
+    let emu = Emulator::start().await;
+    let client = emu.client().await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .expect("create");
+    let exists = api_error(
+        api.create(&PostParams::default(), &deployment("web", 1))
+            .await,
+    );
+    assert_eq!(
+        (exists.code, exists.reason.as_str()),
+        (409, "AlreadyExists")
+    );
+    let missing = api_error(api.get("nope").await);
+    assert_eq!((missing.code, missing.reason.as_str()), (404, "NotFound"));
+    assert_eq!(missing.message, "deployments.apps \"nope\" not found");
+    let elsewhere: Api<Deployment> = Api::namespaced(client.clone(), "missing");
+    let no_ns = api_error(
+        elsewhere
+            .create(&PostParams::default(), &deployment("web", 1))
+            .await,
+    );
+    assert_eq!(no_ns.code, 404);
+
+    let mut generated = deployment("", 1);
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("worker-".into());
+    let generated = api
+        .create(&PostParams::default(), &generated)
+        .await
+        .expect("create with generateName");
+    let generated_name = generated.metadata.name.clone().expect("a name");
+    assert!(generated_name.starts_with("worker-") && generated_name.len() == 12);
+    assert!(generated.metadata.uid.is_some());
+    assert!(generated.metadata.creation_timestamp.is_some());
+
+    let mut labelled = deployment("db", 1);
+    labelled.metadata.labels = Some(
+        [
+            ("app".to_string(), "db".to_string()),
+            ("tier".into(), "back".into()),
+        ]
+        .into(),
+    );
+    api.create(&PostParams::default(), &labelled)
+        .await
+        .expect("create");
+    let names = |list: kube::core::ObjectList<Deployment>| {
+        let mut names: Vec<String> = list
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name)
+            .collect();
+        names.sort();
+        names
+    };
+    for (selector, expected) in [
+        ("app=web", vec!["web"]),
+        ("app!=web", vec!["db", generated_name.as_str()]),
+        ("app in (db,web)", vec!["db", "web"]),
+        ("app notin (db),tier", vec![]),
+        ("tier", vec!["db"]),
+        ("!tier", vec![generated_name.as_str(), "web"]),
+    ] {
+        let list = api
+            .list(&ListParams::default().labels(selector))
+            .await
+            .expect("list");
+        let mut expected: Vec<String> = expected.into_iter().map(String::from).collect();
+        expected.sort();
+        assert_eq!(names(list), expected, "{selector}");
+    }
+    let by_name = api
+        .list(&ListParams::default().fields("metadata.name=db"))
+        .await
+        .expect("list");
+    assert_eq!(names(by_name), ["db"]);
+    let bad = api_error(
+        api.list(&ListParams::default().fields("spec.replicas=1"))
+            .await,
+    );
+    assert_eq!(bad.code, 400);
+
+    // JSON patch, and server-side apply creating then merging, with its manager recorded.
+    let json_patch: json_patch::Patch = serde_json::from_value(json!([
+        { "op": "replace", "path": "/spec/replicas", "value": 6 },
+    ]))
+    .expect("a JSON patch");
+    let patched = api
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::<()>::Json(json_patch),
+        )
+        .await
+        .expect("json patch");
+    assert_eq!(patched.spec.and_then(|s| s.replicas), Some(6));
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let apply = PatchParams::apply("prescaler-test");
+    let lease = json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": { "name": "leader" },
+        "spec": { "holderIdentity": "a", "leaseDurationSeconds": 15 },
+    });
+    leases
+        .patch("leader", &apply, &Patch::Apply(&lease))
+        .await
+        .expect("apply creates");
+    let applied = leases
+        .patch(
+            "leader",
+            &apply,
+            &Patch::Apply(json!({
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "spec": { "holderIdentity": "b" },
+            })),
+        )
+        .await
+        .expect("apply merges");
+    let spec = applied.spec.clone().expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("b"));
+    assert_eq!(spec.lease_duration_seconds, Some(15));
+    let managers: Vec<_> = applied
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| (m.manager, m.operation))
+        .collect();
+    assert_eq!(
+        managers,
+        [(Some("prescaler-test".into()), Some("Apply".into()))]
+    );
+
+    // A write that changes nothing keeps the resourceVersion.
+    let before = api.get("db").await.expect("get");
+    let same = api
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "spec": { "replicas": 6 } })),
+        )
+        .await
+        .expect("no-op patch");
+    assert_eq!(
+        same.metadata.resource_version,
+        before.metadata.resource_version
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_resumes_sends_bookmarks_and_expires_old_versions() {
+    let emu = Emulator::start_with(Options {
+        history_limit: 4,
+        bookmark_interval: Duration::from_millis(200),
+    })
+    .await;
+    let leases: Api<Lease> = Api::namespaced(emu.client().await, "default");
+    let lease = |name: &str| -> Lease {
+        serde_json::from_value(json!({ "metadata": { "name": name } })).expect("a Lease")
+    };
+    let first = leases
+        .create(&PostParams::default(), &lease("l0"))
+        .await
+        .expect("create");
+    let from = first
+        .metadata
+        .resource_version
+        .clone()
+        .expect("a resourceVersion");
+    leases
+        .create(&PostParams::default(), &lease("l1"))
+        .await
+        .expect("create");
+
+    let params = WatchParams::default().timeout(10);
+    let mut resumed = leases.watch(&params, &from).await.expect("watch").boxed();
+    let event = tokio::time::timeout(Duration::from_secs(5), resumed.try_next())
+        .await
+        .expect("an event in time")
+        .expect("no error")
+        .expect("an event");
+    match event {
+        WatchEvent::Added(l) => assert_eq!(l.metadata.name.as_deref(), Some("l1")),
+        other => panic!("expected l1 ADDED, got {other:?}"),
+    }
+    drop(resumed);
+
+    let mut bookmarked = leases
+        .watch(&params, &emu.resource_version().to_string())
+        .await
+        .expect("watch")
+        .boxed();
+    let event = tokio::time::timeout(Duration::from_secs(5), bookmarked.try_next())
+        .await
+        .expect("a bookmark in time")
+        .expect("no error")
+        .expect("an event");
+    assert!(matches!(event, WatchEvent::Bookmark(_)), "{event:?}");
+    drop(bookmarked);
+
+    for i in 2..8 {
+        leases
+            .create(&PostParams::default(), &lease(&format!("l{i}")))
+            .await
+            .expect("create");
+    }
+    let mut expired = leases.watch(&params, &from).await.expect("watch").boxed();
+    let event = tokio::time::timeout(Duration::from_secs(5), expired.try_next())
+        .await
+        .expect("an event in time")
+        .expect("no error")
+        .expect("an event");
+    match event {
+        WatchEvent::Error(e) => assert_eq!((e.code, e.reason.as_str()), (410, "Expired")),
+        other => panic!("expected 410 Gone, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_fail_delay_and_are_counted() {
+    let emu = Emulator::start().await;
+    let api: Api<Deployment> = Api::namespaced(emu.client().await, "default");
+    api.create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .expect("create");
+    emu.fail_next("GET", "/deployments/web", 2, 500);
+    for _ in 0..2 {
+        let status = api_error(api.get("web").await);
+        assert_eq!(
+            (status.code, status.reason.as_str()),
+            (500, "InternalError")
+        );
+    }
+    api.get("web").await.expect("the third get succeeds");
+    assert_eq!(emu.count_requests("GET", "/deployments/web"), 3);
+    assert_eq!(emu.requests().iter().filter(|r| r.status == 500).count(), 2);
+
+    // kube-rs retries a 503 by itself: the emulator sees both attempts.
+    emu.fail_next("PATCH", "/deployments/web/scale", 1, 503);
+    let scale = Patch::Merge(json!({ "spec": { "replicas": 2 } }));
+    api.patch_scale("web", &PatchParams::default(), &scale)
+        .await
+        .expect("the retried patch succeeds");
+    assert_eq!(emu.count_requests("PATCH", "/scale"), 2);
+
+    emu.add_latency("*", "/deployments/web", Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    api.get("web").await.expect("a slow get");
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    emu.clear_faults();
+    let start = std::time::Instant::now();
+    api.get("web").await.expect("a fast get");
+    assert!(start.elapsed() < Duration::from_millis(300));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workload_controller_follows_spec_replicas_after_a_delay() {
+    let emu = Emulator::start().await;
+    emu.run_workload_controller(Duration::from_millis(300));
+    let api: Api<Deployment> = Api::namespaced(emu.client().await, "default");
+    api.create(&PostParams::default(), &deployment("web", 3))
+        .await
+        .expect("create");
+    let ready = |d: &Deployment| d.status.as_ref().and_then(|s| s.ready_replicas);
+    assert_eq!(
+        ready(&api.get("web").await.expect("get")),
+        None,
+        "not ready at once"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let d = api.get("web").await.expect("get");
+        if ready(&d) == Some(3) {
+            let status = d.status.expect("status");
+            assert_eq!(status.available_replicas, Some(3));
+            assert_eq!(status.observed_generation, Some(1));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "status never followed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
