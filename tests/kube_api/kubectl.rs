@@ -297,6 +297,13 @@ async fn kubectl_scale_goes_through_the_scale_subresource() {
     assert_eq!(containers[0]["image"], "nginx:1.28");
     assert_eq!(containers[0]["name"], "web");
 
+    // Typed kubectl commands send protobuf, which the emulator refuses rather than lose
+    // everything but the metadata.
+    let typed = kubectl(&emu, &["create", "deployment", "x", "--image=nginx"]).await;
+    assert!(!typed.status.success());
+    let stderr = String::from_utf8_lossy(&typed.stderr);
+    assert!(stderr.contains("decodes only the metadata"), "{stderr}");
+
     let out = kubectl_ok(&emu, &["delete", "deployment", "web"]).await;
     assert!(out.contains("deleted"), "{out}");
     assert!(

@@ -222,3 +222,32 @@ pub fn openapi_group_version(defs: &[ResourceDef], group: &str, version: &str) -
         "components": { "schemas": schemas },
     }))
 }
+
+/// `/openapi/v2`: a Swagger 2.0 document with a definition per served kind and no paths.
+pub fn openapi_v2(defs: &[ResourceDef]) -> Value {
+    let mut definitions = Map::new();
+    for def in defs {
+        let mut schema = def
+            .schema
+            .clone()
+            .unwrap_or_else(|| json!({ "type": "object" }));
+        if let Some(map) = schema.as_object_mut() {
+            map.insert(
+                "x-kubernetes-group-version-kind".into(),
+                json!([{ "group": def.group, "version": def.version, "kind": def.kind }]),
+            );
+        }
+        let group = if def.group.is_empty() {
+            "core"
+        } else {
+            def.group.as_str()
+        };
+        definitions.insert(format!("{group}.{}.{}", def.version, def.kind), schema);
+    }
+    json!({
+        "swagger": "2.0",
+        "info": { "title": "Kubernetes", "version": "v1.33.0" },
+        "paths": {},
+        "definitions": definitions,
+    })
+}

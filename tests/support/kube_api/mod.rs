@@ -11,7 +11,7 @@
 //! - **OpenAPI**: `/openapi/v3` and one document per group/version, holding a schema per
 //!   kind (a CRD's own schema, an open `object` for built-ins) and a PATCH operation per
 //!   resource that declares `fieldValidation`. That tells `kubectl apply` and
-//!   `kubectl explain` what they need; `/openapi/v2` is not served.
+//!   `kubectl explain` what they need. `/openapi/v2` (JSON) has the same schemas.
 //! - **Built-in kinds**: `v1` namespaces, pods, events; `apps/v1` deployments and
 //!   statefulsets (status and scale subresources); `autoscaling/v2`
 //!   horizontalpodautoscalers (status); `events.k8s.io/v1` events;
@@ -81,13 +81,18 @@
 //!   AGE), not the real server's.
 //! - CRD conversion is `None` only: every served version shows the same stored object
 //!   with its `apiVersion` rewritten. CRD status is set to Established at once.
-//! - Only one Kubernetes version's discovery (v1.33) and no aggregated discovery, no
-//!   `/openapi/v2`, no WebSockets (exec, attach, port-forward, logs). Responses are
-//!   always JSON. Protobuf request bodies (typed clients such as `kubectl create
-//!   namespace` send them) are decoded for `apiVersion`, `kind` and the metadata's name,
-//!   generateName, namespace, resourceVersion, labels and annotations only: anything else
-//!   in them is lost.
-//! - The workload controller creates no ReplicaSets or Pods.
+//! - Only one Kubernetes version's discovery (v1.33), no aggregated discovery, no
+//!   WebSockets (exec, attach, port-forward, logs). Responses are always JSON, including
+//!   `/openapi/v2` (a minimal document: definitions only). Protobuf request bodies (typed
+//!   clients such as `kubectl create namespace` send them) are decoded only when the
+//!   object is metadata alone (name, generateName, namespace, resourceVersion, labels,
+//!   annotations); anything more is refused with `415`, so `kubectl create deployment`
+//!   fails where `kubectl apply` works.
+//! - The workload controller creates no ReplicaSets or Pods, and nothing garbage-collects
+//!   by `ownerReferences`. `DeleteOptions` (preconditions, propagation, grace period) are
+//!   ignored.
+//! - Field selectors know only `metadata.name` and `metadata.namespace` (others get
+//!   `400`, as unsupported labels do on a real server).
 
 mod controllers;
 mod discovery;

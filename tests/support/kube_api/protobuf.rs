@@ -1,6 +1,6 @@
-//! Just enough of the Kubernetes protobuf encoding to read the metadata of an object that a
-//! typed client (such as `kubectl create namespace`) sends as
-//! `application/vnd.kubernetes.protobuf`.
+//! Just enough of the Kubernetes protobuf encoding to read an object that a typed client
+//! (such as `kubectl create namespace`) sends as `application/vnd.kubernetes.protobuf`
+//! when all it has is metadata.
 
 use serde_json::{Map, Value, json};
 
@@ -12,6 +12,10 @@ const MAGIC: &[u8] = b"k8s\0";
 struct Field<'a> {
     number: u64,
     bytes: Option<&'a [u8]>,
+    /// Whether it holds a zero value: 0, an empty string or message, or a message of
+    /// zero values only (Kubernetes encodes empty strings and messages rather than omit
+    /// them).
+    zero: bool,
 }
 
 fn varint(data: &[u8], pos: &mut usize) -> Option<u64> {
@@ -32,30 +36,30 @@ fn fields(data: &[u8]) -> Option<Vec<Field<'_>>> {
     let mut out = Vec::new();
     while pos < data.len() {
         let key = varint(data, &mut pos)?;
-        let bytes = match key & 7 {
-            0 => {
-                varint(data, &mut pos)?;
-                None
-            }
+        let (bytes, zero) = match key & 7 {
+            0 => (None, varint(data, &mut pos)? == 0),
             1 => {
                 pos += 8;
-                None
+                (None, false)
             }
             2 => {
                 let len = usize::try_from(varint(data, &mut pos)?).ok()?;
                 let slice = data.get(pos..pos.checked_add(len)?)?;
                 pos += len;
-                Some(slice)
+                let zero = slice.is_empty()
+                    || fields(slice).is_some_and(|inner| inner.iter().all(|f| f.zero));
+                (Some(slice), zero)
             }
             5 => {
                 pos += 4;
-                None
+                (None, false)
             }
             _ => return None,
         };
         out.push(Field {
             number: key >> 3,
             bytes,
+            zero,
         });
     }
     (pos == data.len()).then_some(out)
@@ -113,8 +117,8 @@ fn object_meta(data: &[u8]) -> Option<Value> {
     Some(Value::Object(meta))
 }
 
-/// The `apiVersion`, `kind` and `metadata` of a protobuf-encoded object (its other fields
-/// are not decoded).
+/// The `apiVersion`, `kind` and `metadata` of a protobuf-encoded object; `415` when it
+/// has anything else (a non-empty spec or status), which would otherwise be lost.
 pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     let bad = || ApiError::bad_request("the protobuf body could not be decoded");
     let envelope = fields(body.strip_prefix(MAGIC).ok_or_else(bad)?).ok_or_else(bad)?;
@@ -132,6 +136,14 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             .and_then(|f| text(f.bytes))
     };
     let raw = fields(part(2).unwrap_or_default()).ok_or_else(bad)?;
+    if raw.iter().any(|f| f.number != 1 && !f.zero) {
+        return Err(ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            "the emulator decodes only the metadata of protobuf bodies and this object has \
+             more: send it as JSON (kubectl apply, or a dynamic client)",
+        ));
+    }
     let metadata = match raw.iter().find(|f| f.number == 1).and_then(|f| f.bytes) {
         Some(bytes) => object_meta(bytes).ok_or_else(bad)?,
         None => json!({}),

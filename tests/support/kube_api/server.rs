@@ -68,7 +68,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 
 fn full(status: u16, value: &Value) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(value.to_string())).boxed());
-    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     response.headers_mut().insert(
         CONTENT_TYPE,
         "application/json".parse().expect("static header"),
@@ -183,6 +184,9 @@ fn route(shared: &Arc<Shared>, call: Call) -> Result<Response<Body>, ApiError> {
         ["apis", group] if get => {
             let doc = discovery::group(shared.store().defs(), group).ok_or_else(not_found)?;
             return Ok(full(200, &doc));
+        }
+        ["openapi", "v2"] if get => {
+            return Ok(full(200, &discovery::openapi_v2(shared.store().defs())));
         }
         ["openapi", "v3"] if get => {
             return Ok(full(200, &discovery::openapi_root(shared.store().defs())));

@@ -175,7 +175,7 @@ pub fn start(
     let (mut tx, rx) = mpsc::channel::<Result<Frame<Bytes>, Infallible>>(64);
     let mut cut = shared.faults.cut_signal();
     let mut shutdown = shared.shutdown.clone();
-    let interval = shared.bookmark_interval;
+    let interval = shared.bookmark_interval.max(Duration::from_millis(1));
     tokio::spawn(async move {
         for line in opening {
             if tx.send(Ok(Frame::data(line))).await.is_err() {
