@@ -7,8 +7,11 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
 };
+use kube::core::GroupVersionKind;
+use kube::discovery::{Discovery, Scope};
 use kube::runtime::watcher;
 use prescaler::policy::ScalingPolicy;
 use serde_json::json;
@@ -529,6 +532,14 @@ async fn faults_fail_delay_and_are_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workload_controller_follows_spec_replicas_after_a_delay() {
     let emu = Emulator::start().await;
+    // An object already there when the controller starts, seeded with a lagging status.
+    let mut seeded = serde_json::to_value(deployment("seeded", 2)).expect("JSON");
+    seeded["status"] = json!({ "replicas": 2, "readyReplicas": 1 });
+    let seeded = emu.seed(seeded).expect("seed");
+    assert_eq!(
+        seeded["status"]["readyReplicas"], 1,
+        "seeding keeps the status"
+    );
     emu.run_workload_controller(Duration::from_millis(300));
     let api: Api<Deployment> = Api::namespaced(emu.client().await, "default");
     api.create(&PostParams::default(), &deployment("web", 3))
@@ -547,6 +558,8 @@ async fn the_workload_controller_follows_spec_replicas_after_a_delay() {
             let status = d.status.expect("status");
             assert_eq!(status.available_replicas, Some(3));
             assert_eq!(status.observed_generation, Some(1));
+            let seeded = api.get("seeded").await.expect("get");
+            assert_eq!(seeded.status.and_then(|s| s.ready_replicas), Some(2));
             break;
         }
         assert!(
@@ -555,4 +568,101 @@ async fn the_workload_controller_follows_spec_replicas_after_a_delay() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crd_serves_its_resource_with_defaults_and_a_scale_subresource() {
+    let emu = Emulator::start().await;
+    let kubeconfig = std::fs::read_to_string(emu.kubeconfig_path()).expect("a kubeconfig");
+    assert!(
+        kubeconfig.contains(&format!("server: {}", emu.url())),
+        "{kubeconfig}"
+    );
+    let client = emu.client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": { "name": "workers.example.com" },
+        "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": { "plural": "workers", "singular": "worker", "kind": "Worker",
+                       "shortNames": ["wk"] },
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": { "openAPIV3Schema": { "type": "object", "properties": {
+                    "spec": { "type": "object", "properties": {
+                        "replicas": { "type": "integer", "default": 1 },
+                        "image": { "type": "string" },
+                    } },
+                    "status": { "type": "object", "properties": {
+                        "replicas": { "type": "integer" },
+                        "selector": { "type": "string" },
+                    } },
+                } } },
+                "subresources": { "status": {}, "scale": {
+                    "specReplicasPath": ".spec.replicas",
+                    "statusReplicasPath": ".status.replicas",
+                    "labelSelectorPath": ".status.selector",
+                } },
+            }],
+        },
+    }))
+    .expect("a CRD");
+    let created = crds
+        .create(&PostParams::default(), &crd)
+        .await
+        .expect("create the CRD");
+    let established = created
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True");
+    assert!(established);
+
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    let (resource, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("example.com", "v1", "Worker"))
+        .expect("the CRD's kind is discovered");
+    assert_eq!(resource.plural, "workers");
+    assert!(matches!(caps.scope, Scope::Namespaced));
+
+    let workers: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &resource);
+    let worker = DynamicObject::new("w1", &resource).data(json!({ "spec": { "image": "x" } }));
+    let created = workers
+        .create(&PostParams::default(), &worker)
+        .await
+        .expect("create a Worker");
+    assert_eq!(created.data["spec"]["replicas"], 1, "the schema default");
+
+    let status = Patch::Merge(json!({ "status": { "replicas": 1, "selector": "app=w1" } }));
+    workers
+        .patch_status("w1", &PatchParams::default(), &status)
+        .await
+        .expect("patch the status");
+    let scale = workers.get_scale("w1").await.expect("get the scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(1));
+    let scale_status = scale.status.expect("a scale status");
+    assert_eq!(
+        (scale_status.replicas, scale_status.selector.as_deref()),
+        (1, Some("app=w1"))
+    );
+    let three = Patch::Merge(json!({ "spec": { "replicas": 3 } }));
+    workers
+        .patch_scale("w1", &PatchParams::default(), &three)
+        .await
+        .expect("patch the scale");
+    let now = workers.get("w1").await.expect("get");
+    assert_eq!(now.data["spec"]["replicas"], 3);
+    assert_eq!(now.data["status"]["replicas"], 1);
+    assert_eq!(now.metadata.generation, Some(2));
+
+    crds.delete("workers.example.com", &DeleteParams::default())
+        .await
+        .expect("delete the CRD");
+    let gone = api_error(workers.get("w1").await);
+    assert_eq!(gone.code, 404);
 }

@@ -259,6 +259,7 @@ async fn kubectl_scale_goes_through_the_scale_subresource() {
         .filter(|r| r.path.ends_with("/deployments/web/scale") && r.method != "GET")
         .collect();
     assert_eq!(scale_writes.len(), 1, "{scale_writes:?}");
+    assert_eq!(scale_writes[0].content_type, "application/merge-patch+json");
     assert_eq!(
         emu.count_requests(
             "PATCH",
