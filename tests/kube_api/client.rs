@@ -407,6 +407,22 @@ async fn reads_and_writes_follow_the_api_semantics() {
         [(Some("prescaler-test".into()), Some("Apply".into()))]
     );
 
+    // A dry run persists nothing; a create must not carry a resourceVersion.
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let planned = api
+        .create(&dry, &deployment("planned", 1))
+        .await
+        .expect("dry run");
+    assert_eq!(planned.metadata.name.as_deref(), Some("planned"));
+    assert_eq!(api_error(api.get("planned").await).code, 404);
+    let mut with_rv = deployment("rv", 1);
+    with_rv.metadata.resource_version = Some("5".into());
+    let rejected = api_error(api.create(&PostParams::default(), &with_rv).await);
+    assert_eq!(rejected.code, 400);
+
     // A write that changes nothing keeps the resourceVersion.
     let before = api.get("db").await.expect("get");
     let same = api

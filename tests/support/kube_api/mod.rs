@@ -69,6 +69,9 @@
 //!   `fieldsV1` listing the applied fields, but there is no ownership: no conflicts, no
 //!   removal of fields a manager stops applying, lists replaced whole. Other writes do not
 //!   touch `managedFields`.
+//! - Every object gets `metadata.generation`, including kinds that have none (pods,
+//!   namespaces). A PUT of a missing object is `404` for every kind (no create-on-update).
+//! - The deprecated `/api/v1/watch/...` paths are not served; watch is `?watch=true`.
 //! - List ignores `limit`/`continue` (everything in one page) and `resourceVersion`
 //!   (always the current state). `deletecollection` is not served.
 //! - Watch: a too-old resourceVersion is answered (as the watch cache does) with HTTP
@@ -203,13 +206,18 @@ impl Emulator {
         &self.kubeconfig
     }
 
-    /// A kube-rs client configured from the kubeconfig file, as a real program would be.
+    /// A kube-rs client configured from the kubeconfig file, as a real program would be,
+    /// with short timeouts so that a test fails rather than hangs (a watch stays alive on
+    /// its bookmarks).
     pub async fn client(&self) -> kube::Client {
         let kubeconfig =
             kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("readable kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .expect("a valid kubeconfig");
+        config.connect_timeout = Some(Duration::from_secs(5));
+        config.read_timeout = Some(Duration::from_secs(30));
+        config.write_timeout = Some(Duration::from_secs(30));
         kube::Client::try_from(config).expect("a client for the emulator")
     }
 

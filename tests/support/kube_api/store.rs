@@ -287,6 +287,11 @@ impl Store {
         keep_status: bool,
     ) -> Result<Value, ApiError> {
         Self::check_identity(def, namespace, &mut object)?;
+        if meta_str(&object, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
+            return Err(ApiError::bad_request(
+                "resourceVersion should not be set on objects to be created",
+            ));
+        }
         let mut name = meta_str(&object, "name").unwrap_or_default().to_string();
         if name.is_empty() {
             let prefix = meta_str(&object, "generateName").unwrap_or_default();
