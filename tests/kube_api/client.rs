@@ -6,12 +6,14 @@ use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Resource;
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
     WatchParams,
 };
 use kube::core::GroupVersionKind;
 use kube::discovery::{Discovery, Scope};
+use kube::runtime::events::{Event as Note, EventType as NoteType, Recorder};
 use kube::runtime::watcher;
 use prescaler::policy::ScalingPolicy;
 use serde_json::json;
@@ -681,4 +683,89 @@ async fn a_crd_serves_its_resource_with_defaults_and_a_scale_subresource() {
         .expect("delete the CRD");
     let gone = api_error(workers.get("w1").await);
     assert_eq!(gone.code, 404);
+}
+
+/// The next watch event other than a BOOKMARK, in time.
+async fn next_watch_event<S>(events: &mut S) -> WatchEvent<Deployment>
+where
+    S: futures::Stream<Item = Result<WatchEvent<Deployment>, kube::Error>> + Unpin,
+{
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.try_next())
+            .await
+            .expect("an event in time")
+            .expect("no error")
+            .expect("an event");
+        if !matches!(event, WatchEvent::Bookmark(_)) {
+            return event;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_selector_watch_sees_objects_enter_and_leave_and_events_are_recorded() {
+    let emu = Emulator::start().await;
+    let client = emu.client().await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let web = api
+        .create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .expect("create");
+    let rv = web
+        .metadata
+        .resource_version
+        .clone()
+        .expect("a resourceVersion");
+    let params = WatchParams::default().labels("tier=front").timeout(10);
+    let mut stream = api.watch(&params, &rv).await.expect("watch").boxed();
+    let label =
+        |tier: Option<&str>| Patch::Merge(json!({ "metadata": { "labels": { "tier": tier } } }));
+    let pp = PatchParams::default();
+    api.patch("web", &pp, &label(Some("front")))
+        .await
+        .expect("label");
+    api.patch(
+        "web",
+        &pp,
+        &Patch::Merge(json!({ "spec": { "replicas": 2 } })),
+    )
+    .await
+    .expect("scale");
+    api.patch("web", &pp, &label(None)).await.expect("unlabel");
+    assert!(matches!(
+        next_watch_event(&mut stream).await,
+        WatchEvent::Added(_)
+    ));
+    assert!(matches!(
+        next_watch_event(&mut stream).await,
+        WatchEvent::Modified(_)
+    ));
+    assert!(matches!(
+        next_watch_event(&mut stream).await,
+        WatchEvent::Deleted(_)
+    ));
+
+    // kube-rs's event recorder creates an events.k8s.io/v1 Event, then patches its series.
+    let recorder = Recorder::new(client.clone(), "prescaler".into());
+    let note = Note {
+        type_: NoteType::Normal,
+        reason: "Scaled".into(),
+        note: Some("web to 2 replicas".into()),
+        action: "Scale".into(),
+        secondary: None,
+    };
+    let reference = web.object_ref(&());
+    for _ in 0..2 {
+        recorder.publish(&note, &reference).await.expect("publish");
+    }
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client, "default");
+    let list = events.list(&ListParams::default()).await.expect("list");
+    assert_eq!(list.items.len(), 1);
+    let event = &list.items[0];
+    assert_eq!(event.reason.as_deref(), Some("Scaled"));
+    assert_eq!(event.series.as_ref().map(|s| s.count), Some(2));
+    assert_eq!(
+        event.regarding.as_ref().and_then(|r| r.name.as_deref()),
+        Some("web")
+    );
 }

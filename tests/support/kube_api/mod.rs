@@ -29,7 +29,8 @@
 //! - **Reads**: get (404 with a `Status` body); list with `labelSelector` (`=`, `==`,
 //!   `!=`, `in`, `notin`, `key`, `!key`) and `fieldSelector` on `metadata.name` and
 //!   `metadata.namespace` (`=`, `==`, `!=`); watch from a resourceVersion with
-//!   ADDED/MODIFIED/DELETED, BOOKMARK every [`Options::bookmark_interval`] with
+//!   ADDED/MODIFIED/DELETED (an object that starts or stops matching the selectors is
+//!   ADDED or DELETED), BOOKMARK every [`Options::bookmark_interval`] with
 //!   `allowWatchBookmarks=true`, `sendInitialEvents=true` (ending with the
 //!   `k8s.io/initial-events-end` bookmark), and `timeoutSeconds`.
 //! - **Writes**: one global resourceVersion counter; create (409 AlreadyExists,
@@ -75,9 +76,8 @@
 //! - List ignores `limit`/`continue` (everything in one page) and `resourceVersion`
 //!   (always the current state). `deletecollection` is not served.
 //! - Watch: a too-old resourceVersion is answered (as the watch cache does) with HTTP
-//!   200 and one ERROR event holding a `410 Expired` `Status`. Selectors are evaluated on
-//!   each event's object: an object whose labels stop matching sends nothing (no
-//!   synthetic DELETED). Bookmarks carry the newest resourceVersion the stream has seen.
+//!   200 and one ERROR event holding a `410 Expired` `Status`. Bookmarks carry the
+//!   newest resourceVersion the stream has seen.
 //! - Deleting a namespace deletes its objects at once (no `Terminating` phase).
 //!   Namespaced objects cannot be created in a missing namespace, as in a real server.
 //! - Built-in Tables have a few fixed columns (e.g. deployments: REPLICAS READY AVAILABLE

@@ -41,6 +41,9 @@ pub struct Event {
     pub plural: String,
     pub namespace: String,
     pub object: Value,
+    /// The object before a MODIFIED, so that a filtered watch can tell an object that
+    /// started or stopped matching.
+    pub previous: Option<Value>,
 }
 
 /// Which part of an object a write may change.
@@ -169,8 +172,15 @@ impl Store {
         out
     }
 
-    fn record(&mut self, kind: EventType, def: &ResourceDef, object: &Value) {
+    fn record(
+        &mut self,
+        kind: EventType,
+        def: &ResourceDef,
+        object: &Value,
+        previous: Option<&Value>,
+    ) {
         let event = Event {
+            previous: previous.cloned(),
             rv: self.rv,
             kind,
             group: def.group.clone(),
@@ -342,7 +352,7 @@ impl Store {
         }
         let object = Self::present(def, &object);
         self.objects.insert(k, object.clone());
-        self.record(EventType::Added, def, &object);
+        self.record(EventType::Added, def, &object, None);
         Ok(object)
     }
 
@@ -454,7 +464,7 @@ impl Store {
             self.remove(def, k, new.clone());
         } else {
             self.objects.insert(k, new.clone());
-            self.record(EventType::Modified, def, &new);
+            self.record(EventType::Modified, def, &new, Some(&old));
         }
         Ok(new)
     }
@@ -488,7 +498,7 @@ impl Store {
                 meta.insert("resourceVersion".into(), json!(rv));
             }
             self.objects.insert(k, object.clone());
-            self.record(EventType::Modified, def, &object);
+            self.record(EventType::Modified, def, &object, None);
             return Ok(Self::present(def, &object));
         }
         if def.group.is_empty() && def.plural == "namespaces" {
@@ -523,7 +533,7 @@ impl Store {
         if let Some(meta) = metadata_mut(&mut object) {
             meta.insert("resourceVersion".into(), json!(self.rv.to_string()));
         }
-        self.record(EventType::Deleted, def, &object);
+        self.record(EventType::Deleted, def, &object, None);
     }
 
     /// Every stored object.

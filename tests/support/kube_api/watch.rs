@@ -32,15 +32,29 @@ struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, event: &Event) -> bool {
-        event.group == self.def.group
+    fn selects(&self, object: &Value) -> bool {
+        self.labels.matches(object) && self.fields.matches(object)
+    }
+
+    /// The event type this watch sees for `event`, if any: a change that makes an object
+    /// start or stop matching the selectors is an ADDED or a DELETED.
+    fn classify(&self, event: &Event) -> Option<EventType> {
+        let ours = event.group == self.def.group
             && event.plural == self.def.plural
             && self
                 .namespace
                 .as_deref()
-                .is_none_or(|ns| ns == event.namespace)
-            && self.labels.matches(&event.object)
-            && self.fields.matches(&event.object)
+                .is_none_or(|ns| ns == event.namespace);
+        if !ours {
+            return None;
+        }
+        let now = self.selects(&event.object);
+        let before = event.previous.as_ref().map(|p| self.selects(p));
+        match (event.kind, before) {
+            (EventType::Modified, Some(false)) => now.then_some(EventType::Added),
+            (EventType::Modified, Some(true)) if !now => Some(EventType::Deleted),
+            (kind, _) => now.then_some(kind),
+        }
     }
 }
 
@@ -153,8 +167,10 @@ pub fn start(
             let from = from.unwrap_or_default();
             match store.events_since(from) {
                 Ok(events) => {
-                    for e in events.iter().filter(|e| filter.matches(e)) {
-                        opening.push(encoder.line(e.kind.as_str(), &e.object, e.rv));
+                    for e in &events {
+                        if let Some(kind) = filter.classify(e) {
+                            opening.push(encoder.line(kind.as_str(), &e.object, e.rv));
+                        }
                     }
                     (receiver, now.max(from))
                 }
@@ -194,10 +210,10 @@ pub fn start(
                             continue;
                         }
                         last = event.rv;
-                        if !filter.matches(&event) {
+                        let Some(kind) = filter.classify(&event) else {
                             continue;
-                        }
-                        encoder.line(event.kind.as_str(), &event.object, event.rv)
+                        };
+                        encoder.line(kind.as_str(), &event.object, event.rv)
                     }
                     Err(RecvError::Lagged(_)) => {
                         let gone = ApiError::gone("the watch fell too far behind");
