@@ -1,5 +1,5 @@
 //! The Kubernetes API emulator, proven against real clients: the `kubectl` binary
-//! (`kubectl.rs`) and kube-rs (`client.rs`).
+//! (`kubectl.rs`) and kube-rs (`client.rs`, `watch.rs`).
 
 #[allow(dead_code)] // shared harness: this crate uses the API emulator only
 mod support;
@@ -8,6 +8,8 @@ mod support;
 mod client;
 #[path = "kube_api/kubectl.rs"]
 mod kubectl;
+#[path = "kube_api/watch.rs"]
+mod watch;
 
 /// The crate's root, where `crds/` and `examples/` are.
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
