@@ -253,6 +253,23 @@ async fn reads_and_writes_follow_the_api_semantics() {
         expected.sort();
         assert_eq!(names(list), expected, "{selector}");
     }
+    let metadata = api
+        .list_metadata(&ListParams::default().labels("tier"))
+        .await
+        .expect("list metadata");
+    assert_eq!(metadata.items.len(), 1);
+    assert_eq!(
+        metadata.items[0].types.as_ref().map(|t| t.kind.as_str()),
+        Some("PartialObjectMetadata")
+    );
+    let one = api.get_metadata("db").await.expect("get metadata");
+    assert_eq!(
+        one.metadata
+            .labels
+            .and_then(|l| l.get("tier").cloned())
+            .as_deref(),
+        Some("back")
+    );
     let by_name = api
         .list(&ListParams::default().fields("metadata.name=db"))
         .await

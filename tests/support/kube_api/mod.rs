@@ -26,6 +26,7 @@
 //!   columns (a CRD's `additionalPrinterColumns`; a few fixed ones for built-ins), a
 //!   `date` column rendered as an age (`5m`, `3d2h`), and `includeObject` honoured. The
 //!   column JSONPath subset: `.a.b`, `.a[0]`, `.a[*].b`, `.a[?(@.k=="v")].b` (`==`, `!=`).
+//!   `as=PartialObjectMetadata` (and `...List`) returns the metadata only.
 //! - **Reads**: get (404 with a `Status` body); list with `labelSelector` (`=`, `==`,
 //!   `!=`, `in`, `notin`, `key`, `!key`) and `fieldSelector` on `metadata.name` and
 //!   `metadata.namespace` (`=`, `==`, `!=`); watch from a resourceVersion with

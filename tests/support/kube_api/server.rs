@@ -24,7 +24,7 @@ use super::resources::ResourceDef;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::{Part, Store};
-use super::table::{self, Include};
+use super::table::{self, Format};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -263,12 +263,11 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-fn table_format(call: &Call) -> Result<Option<Include>, ApiError> {
-    if table::wants_table(&call.accept) {
-        Include::parse(call.params.get("includeObject").map(String::as_str)).map(Some)
-    } else {
-        Ok(None)
-    }
+fn format(call: &Call) -> Result<Format, ApiError> {
+    Format::negotiate(
+        &call.accept,
+        call.params.get("includeObject").map(String::as_str),
+    )
 }
 
 fn verb(shared: &Arc<Shared>, call: &Call, target: Target) -> Result<Response<Body>, ApiError> {
@@ -282,13 +281,13 @@ fn verb(shared: &Arc<Shared>, call: &Call, target: Target) -> Result<Response<Bo
     let dry_run = call.params.contains_key("dryRun");
     match (call.method.as_str(), name, sub.as_deref()) {
         ("GET", None, _) => {
-            let table = table_format(call)?;
+            let format = format(call)?;
             let watching = call
                 .params
                 .get("watch")
                 .is_some_and(|w| w == "true" || w == "1");
             if watching {
-                let body = super::watch::start(shared, def, namespace, &call.params, table)?;
+                let body = super::watch::start(shared, def, namespace, &call.params, format)?;
                 let mut response = Response::new(body);
                 response
                     .headers_mut()
@@ -302,9 +301,14 @@ fn verb(shared: &Arc<Shared>, call: &Call, target: Target) -> Result<Response<Bo
             let items = store.list(&def, namespace.as_deref(), &labels, &fields);
             let rv = store.resource_version().to_string();
             drop(store);
-            let body = match table {
-                Some(include) => table::table(&def, &items, include, &rv, true),
-                None => json!({
+            let body = match format {
+                Format::Table(include) => table::table(&def, &items, include, &rv, true),
+                Format::Metadata => json!({
+                    "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                    "metadata": { "resourceVersion": rv },
+                    "items": items.iter().map(table::partial).collect::<Vec<_>>(),
+                }),
+                Format::Object => json!({
                     "kind": def.list_kind(), "apiVersion": def.api_version(),
                     "metadata": { "resourceVersion": rv }, "items": items,
                 }),
@@ -315,15 +319,14 @@ fn verb(shared: &Arc<Shared>, call: &Call, target: Target) -> Result<Response<Bo
             let store = shared.store();
             let object = store.get(&def, &ns, &name)?;
             match sub {
-                None | Some("status") => match table_format(call)? {
-                    Some(include) => {
+                None | Some("status") => match format(call)? {
+                    Format::Table(include) => {
                         let rv = meta_str(&object, "resourceVersion").unwrap_or_default();
-                        Ok(full(
-                            200,
-                            &table::table(&def, std::slice::from_ref(&object), include, rv, true),
-                        ))
+                        let one = std::slice::from_ref(&object);
+                        Ok(full(200, &table::table(&def, one, include, rv, true)))
                     }
-                    None => Ok(full(200, &object)),
+                    Format::Metadata => Ok(full(200, &table::partial(&object))),
+                    Format::Object => Ok(full(200, &object)),
                 },
                 Some("scale") => Ok(full(200, &scale_of(&def, &object)?)),
                 Some(_) => Err(not_found()),

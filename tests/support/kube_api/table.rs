@@ -1,5 +1,7 @@
-//! The `meta.k8s.io/v1` `Table` rendering that `kubectl get` asks for, with the JSONPath
-//! subset printer columns use: `.a.b`, `.a[0]`, `.a[*].b`, `.a[?(@.k=="v")].b` (`==`, `!=`).
+//! The `meta.k8s.io/v1` representations a client can ask for instead of the object: the
+//! `Table` that `kubectl get` shows, with the JSONPath subset printer columns use (`.a.b`,
+//! `.a[0]`, `.a[*].b`, `.a[?(@.k=="v")].b` with `==` or `!=`), and
+//! `PartialObjectMetadata`.
 
 use serde_json::{Value, json};
 
@@ -194,13 +196,7 @@ fn row(def: &ResourceDef, object: &Value, include: Include, now: i64) -> Value {
     let mut row = json!({ "cells": cells });
     match include {
         Include::None => {}
-        Include::Metadata => {
-            row["object"] = json!({
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": object.get("metadata").cloned().unwrap_or_default(),
-            });
-        }
+        Include::Metadata => row["object"] = partial(object),
         Include::Object => row["object"] = object.clone(),
     }
     row
@@ -235,10 +231,34 @@ pub fn table(
     })
 }
 
-/// Whether an `Accept` header asks for a Table.
-pub fn wants_table(accept: &str) -> bool {
-    accept
-        .split(',')
-        .next()
-        .is_some_and(|first| first.contains("as=Table"))
+/// The representation a client asks for with its `Accept` header.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Format {
+    Object,
+    Table(Include),
+    /// `PartialObjectMetadata` (and `...List`): the metadata only.
+    Metadata,
+}
+
+impl Format {
+    /// From the first media type of `accept` and the `includeObject` parameter.
+    pub fn negotiate(accept: &str, include: Option<&str>) -> Result<Self, ApiError> {
+        let first = accept.split(',').next().unwrap_or_default();
+        if first.contains("as=Table") {
+            Include::parse(include).map(Self::Table)
+        } else if first.contains("as=PartialObjectMetadata") {
+            Ok(Self::Metadata)
+        } else {
+            Ok(Self::Object)
+        }
+    }
+}
+
+/// The `PartialObjectMetadata` of an object.
+pub fn partial(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object.get("metadata").cloned().unwrap_or_default(),
+    })
 }

@@ -19,7 +19,7 @@ use super::selectors::{FieldSelector, LabelSelector};
 use super::server::{Body, Shared};
 use super::status::ApiError;
 use super::store::{Event, EventType};
-use super::table::{self, Include};
+use super::table::{self, Format};
 
 /// The longest a watch stays open when the client gives no `timeoutSeconds`.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -60,7 +60,7 @@ impl Filter {
 
 struct Encoder {
     def: ResourceDef,
-    table: Option<Include>,
+    format: Format,
     columns_sent: bool,
 }
 
@@ -71,8 +71,8 @@ impl Encoder {
             object["apiVersion"] = json!(self.def.api_version());
             object["kind"] = json!(self.def.kind);
         }
-        let object = match self.table {
-            Some(include) => {
+        let object = match self.format {
+            Format::Table(include) => {
                 let t = table::table(
                     &self.def,
                     &[object],
@@ -83,7 +83,8 @@ impl Encoder {
                 self.columns_sent = true;
                 t
             }
-            None => object,
+            Format::Metadata => table::partial(&object),
+            Format::Object => object,
         };
         frame(&json!({ "type": kind, "object": object }))
     }
@@ -116,7 +117,7 @@ pub fn start(
     def: ResourceDef,
     namespace: Option<String>,
     params: &HashMap<String, String>,
-    table: Option<Include>,
+    format: Format,
 ) -> Result<Body, ApiError> {
     let filter = Filter {
         labels: LabelSelector::parse(params.get("labelSelector").map_or("", String::as_str))?,
@@ -142,7 +143,7 @@ pub fn start(
     };
     let mut encoder = Encoder {
         def,
-        table,
+        format,
         columns_sent: false,
     };
     let mut opening: Vec<Bytes> = Vec::new();
