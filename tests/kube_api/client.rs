@@ -391,14 +391,15 @@ async fn faults_fail_delay_and_are_counted() {
         .expect("the retried patch succeeds");
     assert_eq!(emu.count_requests("PATCH", "/scale"), 2);
 
-    emu.add_latency("*", "/deployments/web", Duration::from_millis(300));
+    let latency = Duration::from_millis(800);
+    emu.add_latency("*", "/deployments/web", latency);
     let start = std::time::Instant::now();
     api.get("web").await.expect("a slow get");
-    assert!(start.elapsed() >= Duration::from_millis(300));
+    assert!(start.elapsed() >= latency);
     emu.clear_faults();
     let start = std::time::Instant::now();
     api.get("web").await.expect("a fast get");
-    assert!(start.elapsed() < Duration::from_millis(300));
+    assert!(start.elapsed() < latency);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,7 +413,7 @@ async fn the_workload_controller_follows_spec_replicas_after_a_delay() {
         seeded["status"]["readyReplicas"], 1,
         "seeding keeps the status"
     );
-    emu.run_workload_controller(Duration::from_millis(300));
+    emu.run_workload_controller(Duration::from_millis(500));
     let api: Api<Deployment> = Api::namespaced(emu.client().await, "default");
     api.create(&PostParams::default(), &deployment("web", 3))
         .await

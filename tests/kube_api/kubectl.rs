@@ -285,6 +285,12 @@ async fn kubectl_scale_goes_through_the_scale_subresource() {
     )
     .await;
     assert!(ready.contains("condition met"), "{ready}");
+    let rollout = kubectl_ok(
+        &emu,
+        &["rollout", "status", "deployment/web", "--timeout=10s"],
+    )
+    .await;
+    assert!(rollout.contains("successfully rolled out"), "{rollout}");
 
     // Re-applying the manifest with a new image patches only what changed.
     let changed = DEPLOYMENT.replace("nginx:1.27", "nginx:1.28");
