@@ -539,3 +539,84 @@ async fn a_crd_serves_its_resource_with_defaults_and_a_scale_subresource() {
     let gone = api_error(workers.get("w1").await);
     assert_eq!(gone.code, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_status_bodies() {
+    use http_body_util::BodyExt;
+
+    let emu = Emulator::start().await;
+    let client = emu.client().await;
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .expect("create");
+    let base = "/apis/apps/v1/namespaces/default/deployments";
+    let cases: [(&str, String, &str, &[u8], u16); 9] = [
+        ("POST", base.into(), "application/json", b"{not json", 400),
+        ("POST", base.into(), "application/json", b"[1, 2]", 400),
+        ("PATCH", format!("{base}/web"), "text/plain", b"{}", 415),
+        (
+            "PATCH",
+            format!("{base}/web"),
+            "application/json-patch+json",
+            b"[{\"op\":\"jump\"}]",
+            400,
+        ),
+        (
+            "PATCH",
+            format!("{base}/web/scale"),
+            "application/merge-patch+json",
+            b"{\"spec\":{\"replicas\":\"x\"}}",
+            422,
+        ),
+        (
+            "GET",
+            format!("{base}?labelSelector=a%20in%20(b"),
+            "",
+            b"",
+            400,
+        ),
+        (
+            "GET",
+            format!("{base}?watch=true&resourceVersion=abc"),
+            "",
+            b"",
+            400,
+        ),
+        (
+            "POST",
+            base.into(),
+            "application/vnd.kubernetes.protobuf",
+            b"k8s\0\xff\xff",
+            400,
+        ),
+        (
+            "GET",
+            "/apis/nothing.example.com/v1/things".into(),
+            "",
+            b"",
+            404,
+        ),
+    ];
+    for (method, path, content_type, body, code) in cases {
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path.as_str())
+            .header("content-type", content_type)
+            .body(kube::client::Body::from(body.to_vec()))
+            .expect("a request");
+        let response = client.send(request).await.expect("a response");
+        assert_eq!(response.status().as_u16(), code, "{method} {path}");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        let status: serde_json::Value = serde_json::from_slice(&bytes).expect("a JSON body");
+        assert_eq!(status["kind"], "Status", "{method} {path}: {status}");
+        assert_eq!(status["code"], code, "{method} {path}: {status}");
+    }
+    // The server is still serving.
+    api.get("web").await.expect("get after bad requests");
+}

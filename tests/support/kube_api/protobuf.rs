@@ -31,7 +31,15 @@ fn varint(data: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+/// How deep nested messages are looked into when deciding whether they hold zero values;
+/// deeper ones count as holding something.
+const MAX_DEPTH: usize = 32;
+
 fn fields(data: &[u8]) -> Option<Vec<Field<'_>>> {
+    fields_at(data, 0)
+}
+
+fn fields_at(data: &[u8], depth: usize) -> Option<Vec<Field<'_>>> {
     let mut pos = 0;
     let mut out = Vec::new();
     while pos < data.len() {
@@ -47,7 +55,9 @@ fn fields(data: &[u8]) -> Option<Vec<Field<'_>>> {
                 let slice = data.get(pos..pos.checked_add(len)?)?;
                 pos += len;
                 let zero = slice.is_empty()
-                    || fields(slice).is_some_and(|inner| inner.iter().all(|f| f.zero));
+                    || (depth < MAX_DEPTH
+                        && fields_at(slice, depth + 1)
+                            .is_some_and(|inner| inner.iter().all(|f| f.zero)));
                 (Some(slice), zero)
             }
             5 => {
