@@ -348,13 +348,26 @@ async fn reads_and_writes_follow_the_api_semantics() {
     let rejected = api_error(api.create(&PostParams::default(), &with_rv).await);
     assert_eq!(rejected.code, 400);
 
+    // Delete a collection by label.
+    let swept = api
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("tier=back"),
+        )
+        .await
+        .expect("delete collection");
+    let swept = swept.left().expect("the deleted objects");
+    assert_eq!(swept.items.len(), 1);
+    assert_eq!(api_error(api.get("db").await).code, 404);
+    api.get("web").await.expect("web is left");
+
     // A write that changes nothing keeps the resourceVersion.
-    let before = api.get("db").await.expect("get");
+    let before = api.get("web").await.expect("get");
     let same = api
         .patch(
-            "db",
+            "web",
             &PatchParams::default(),
-            &Patch::Merge(json!({ "spec": { "replicas": 6 } })),
+            &Patch::Merge(json!({ "spec": { "replicas": 1 } })),
         )
         .await
         .expect("no-op patch");

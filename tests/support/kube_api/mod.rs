@@ -41,6 +41,7 @@
 //!   `application/json-patch+json`, `application/strategic-merge-patch+json` and
 //!   `application/apply-patch+yaml` (see the divergences); delete (returns the object;
 //!   finalizers hold an object with a `deletionTimestamp` until an update empties them);
+//!   deletecollection with label and field selectors;
 //!   `dryRun` on every write. `metadata.generation` increases when anything outside
 //!   `metadata` (and `status`, for resources with a status subresource) changes. A write
 //!   that changes nothing keeps the resourceVersion and sends no event.
@@ -75,7 +76,7 @@
 //!   namespaces). A PUT of a missing object is `404` for every kind (no create-on-update).
 //! - The deprecated `/api/v1/watch/...` paths are not served; watch is `?watch=true`.
 //! - List ignores `limit`/`continue` (everything in one page) and `resourceVersion`
-//!   (always the current state). `deletecollection` is not served.
+//!   (always the current state).
 //! - Watch: a too-old resourceVersion is answered (as the watch cache does) with HTTP
 //!   200 and one ERROR event holding a `410 Expired` `Status`. Bookmarks carry the
 //!   newest resourceVersion the stream has seen.

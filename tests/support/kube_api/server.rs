@@ -378,6 +378,34 @@ fn verb(shared: &Arc<Shared>, call: &Call, target: Target) -> Result<Response<Bo
             let deleted = with_dry_run(&mut store, dry_run, |s| s.delete(&def, &ns, &name))?;
             Ok(full(200, &deleted))
         }
+        ("DELETE", None, None) => {
+            if def.namespaced && namespace.is_none() {
+                return Err(ApiError::method_not_allowed(
+                    "delete a collection of namespaced objects under /namespaces/<namespace>/",
+                ));
+            }
+            let param = |k: &str| call.params.get(k).map_or("", String::as_str);
+            let labels = LabelSelector::parse(param("labelSelector"))?;
+            let fields = FieldSelector::parse(param("fieldSelector"))?;
+            let mut store = shared.store();
+            let deleted = with_dry_run(&mut store, dry_run, |s| {
+                let doomed = s.list(&def, namespace.as_deref(), &labels, &fields);
+                let mut deleted = Vec::new();
+                for object in doomed {
+                    let name = meta_str(&object, "name").unwrap_or_default().to_string();
+                    deleted.push(s.delete(&def, &ns, &name)?);
+                }
+                Ok(deleted)
+            })?;
+            let rv = store.resource_version().to_string();
+            Ok(full(
+                200,
+                &json!({
+                    "kind": def.list_kind(), "apiVersion": def.api_version(),
+                    "metadata": { "resourceVersion": rv }, "items": deleted,
+                }),
+            ))
+        }
         (method, _, _) => Err(ApiError::method_not_allowed(format!(
             "{method} is not supported on this path"
         ))),
