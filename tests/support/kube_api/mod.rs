@@ -81,7 +81,6 @@
 //!   200 and one ERROR event holding a `410 Expired` `Status`. Bookmarks carry the
 //!   newest resourceVersion the stream has seen.
 //! - Deleting a namespace deletes its objects at once (no `Terminating` phase).
-//!   Namespaced objects cannot be created in a missing namespace, as in a real server.
 //! - Built-in Tables have a few fixed columns (e.g. deployments: REPLICAS READY AVAILABLE
 //!   AGE), not the real server's.
 //! - CRD conversion is `None` only: every served version shows the same stored object
@@ -93,11 +92,13 @@
 //!   object is metadata alone (name, generateName, namespace, resourceVersion, labels,
 //!   annotations); anything more is refused with `415`, so `kubectl create deployment`
 //!   fails where `kubectl apply` works.
-//! - The workload controller creates no ReplicaSets or Pods, and nothing garbage-collects
-//!   by `ownerReferences`. `DeleteOptions` (preconditions, propagation, grace period) are
+//! - A status write keeps everything else of the stored object, metadata included.
+//! - The workload controller creates no ReplicaSets or Pods and sets no conditions, and
+//!   nothing garbage-collects by `ownerReferences`. `DeleteOptions` (preconditions, propagation, grace period) are
 //!   ignored.
-//! - Field selectors know only `metadata.name` and `metadata.namespace` (others get
-//!   `400`, as unsupported labels do on a real server).
+//! - Field selectors know only `metadata.name` and `metadata.namespace`; any other field
+//!   gets `400 field label not supported`, also where a real server knows it (such as
+//!   `status.phase` on pods).
 
 mod controllers;
 mod discovery;
