@@ -514,3 +514,41 @@ async fn a_crd_serves_its_resource_with_defaults_and_a_scale_subresource() {
     let gone = api_error(workers.get("w1").await);
     assert_eq!(gone.code, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalizers_hold_a_deletion_and_namespaces_take_their_objects_along() {
+    let emu = Emulator::start().await;
+    let client = emu.client().await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let shop = serde_json::from_value(json!({ "metadata": { "name": "shop" } })).expect("ns");
+    namespaces
+        .create(&PostParams::default(), &shop)
+        .await
+        .expect("create the namespace");
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "shop");
+    let mut held = deployment("held", 1);
+    held.metadata.finalizers = Some(vec!["prescaler.io/cleanup".into()]);
+    api.create(&PostParams::default(), &held)
+        .await
+        .expect("create");
+    api.delete("held", &DeleteParams::default())
+        .await
+        .expect("delete");
+    let pending = api.get("held").await.expect("still there");
+    assert!(pending.metadata.deletion_timestamp.is_some());
+    let release = Patch::Merge(json!({ "metadata": { "finalizers": null } }));
+    api.patch("held", &PatchParams::default(), &release)
+        .await
+        .expect("remove the finalizer");
+    assert_eq!(api_error(api.get("held").await).code, 404);
+
+    api.create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .expect("create");
+    namespaces
+        .delete("shop", &DeleteParams::default())
+        .await
+        .expect("delete the namespace");
+    assert!(emu.object("apps", "deployments", "shop", "web").is_none());
+    assert_eq!(api_error(namespaces.get("shop").await).code, 404);
+}
