@@ -261,3 +261,36 @@ async fn a_selector_watch_sees_objects_enter_and_leave_and_events_are_recorded()
         Some("web")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_list_watcher_gets_its_initial_events() {
+    let emu = Emulator::start().await;
+    let api: Api<Deployment> = Api::namespaced(emu.client().await, "default");
+    api.create(&PostParams::default(), &deployment("web", 1))
+        .await
+        .expect("create");
+    let config = watcher::Config::default().streaming_lists();
+    let mut events = watcher(api.clone(), config).boxed();
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.try_next())
+            .await
+            .expect("the watcher yields in time")
+            .expect("no watch error")
+            .expect("the watcher keeps running");
+        match event {
+            watcher::Event::Init => seen.push("init".to_string()),
+            watcher::Event::InitApply(d) => seen.push(d.metadata.name.unwrap_or_default()),
+            watcher::Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, ["init", "web"]);
+    let list_requests = emu
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("/deployments"))
+        .filter(|r| !r.query.contains("watch=true"))
+        .count();
+    assert_eq!(list_requests, 0, "the initial state came over the watch");
+}
