@@ -54,8 +54,12 @@ pub struct SimulateArgs {
     #[arg(long, default_value = DEFAULT_POLICY, env = "PRESCALER_POLICY")]
     pub policy: PathBuf,
     /// Requests per second one Ready pod serves. Default: the trace's peak needs 20 pods.
-    #[arg(long, env = "PRESCALER_CAPACITY_PER_POD")]
+    #[arg(long, env = "PRESCALER_CAPACITY_PER_POD", conflicts_with = "p95_pods")]
     pub capacity_per_pod: Option<f64>,
+    /// Instead of --capacity-per-pod: choose the capacity so that the trace's
+    /// 95th-percentile load needs this many pods.
+    #[arg(long, env = "PRESCALER_P95_PODS")]
+    pub p95_pods: Option<f64>,
     /// Time from requesting a pod to it being Ready.
     #[arg(long, default_value = "2m", value_parser = parse_duration, env = "PRESCALER_STARTUP")]
     pub startup: u64,

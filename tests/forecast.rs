@@ -139,7 +139,7 @@ fn auto_beats_seasonal_naive_and_its_quantile_covers_on_a_real_trace() {
         lead: 120,
         history: 7 * 86_400,
         quantile: 0.9,
-        origin_every: 6 * 3_600,
+        origin_every: 4 * 3_600,
         models: vec![None, Some(ModelKind::SeasonalNaive)],
     };
     let reports = backtest::run(&trace.series, &config);

@@ -54,7 +54,7 @@ impl Default for EngineConfig {
             min_history: 86_400,
             reselect_every: 12 * 3_600,
             max_points: 2_100,
-            origins: 16,
+            origins: 24,
             max_error: 2.0,
         }
     }

@@ -283,25 +283,31 @@ mod tests {
     fn the_forecast_never_undercuts_the_reactive_answer() {
         let behavior = ResolvedBehavior::resolve(None);
         let fallback = Fallback::default();
-        for (load, peak) in [(200.0, 50.0), (200.0, 0.0), (200.0, 199.0), (35.0, 400.0)] {
-            let metrics = [metric(Some(load), Some(peak))];
-            let d = decide(
-                &inputs(&metrics, &behavior, &fallback, 10),
-                &mut PlanState::default(),
-            );
-            let reactive = d.reactive.unwrap();
-            assert!(d.replicas >= reactive.min(10 * 2).min(14), "{d:?}");
-            assert!(
-                d.predictive
-                    .is_none_or(|p| p <= d.replicas || d.limited_by.is_some()),
-                "{d:?}"
-            );
-            if peak / 10.0 < load / 10.0 {
-                assert_eq!(
-                    d.replicas,
-                    reactive.min(14),
-                    "a low forecast changes nothing: {d:?}"
-                );
+        for current in [1, 3, 10, 40] {
+            for load in [0.0, 5.0, 95.0, 200.0, 1_000.0] {
+                for peak in [0.0, 10.0, 150.0, 190.0, 2_000.0] {
+                    let with = [metric(Some(load), Some(peak))];
+                    let without = [metric(Some(load), None)];
+                    let d = decide(
+                        &inputs(&with, &behavior, &fallback, current),
+                        &mut PlanState::default(),
+                    );
+                    let hpa = decide(
+                        &inputs(&without, &behavior, &fallback, current),
+                        &mut PlanState::default(),
+                    );
+                    assert!(
+                        d.replicas >= hpa.replicas,
+                        "current {current}, load {load}, peak {peak}: {d:?} below the HPA's {hpa:?}"
+                    );
+                    assert_eq!(d.reactive, hpa.reactive);
+                    if d.predictive.is_some_and(|p| p <= hpa.reactive.unwrap_or(0)) {
+                        assert_eq!(
+                            d.replicas, hpa.replicas,
+                            "a low forecast changes nothing: {d:?}"
+                        );
+                    }
+                }
             }
         }
     }
