@@ -164,14 +164,26 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
         .map_err(|e| crate::Error::Policy(format!("{}: {e}", args.policy.display())))?;
     policy::validate(&policy.spec)
         .map_err(|e| crate::Error::Policy(format!("{}: {e}", args.policy.display())))?;
-    let (capacity, chosen) = match args.capacity_per_pod {
-        Some(c) if c > 0.0 && c.is_finite() => (c, false),
-        Some(c) => {
+    let (capacity, chosen) = match (args.capacity_per_pod, args.p95_pods) {
+        (Some(c), _) if c > 0.0 && c.is_finite() => (c, String::new()),
+        (Some(c), _) => {
             return Err(crate::Error::Policy(format!(
                 "--capacity-per-pod must be > 0 (got {c})"
             )));
         }
-        None => (sim::run::capacity_for_peak(&trace, 20.0), true),
+        (None, Some(n)) if n > 0.0 && n.is_finite() => (
+            sim::run::capacity_for_p95(&trace, n),
+            format!(" (chosen so the trace's 95th-percentile load needs {n} pods)"),
+        ),
+        (None, Some(n)) => {
+            return Err(crate::Error::Policy(format!(
+                "--p95-pods must be > 0 (got {n})"
+            )));
+        }
+        (None, None) => (
+            sim::run::capacity_for_peak(&trace, 20.0),
+            " (chosen so the trace's peak needs 20 pods; set --capacity-per-pod)".to_string(),
+        ),
     };
     let config = SimConfig {
         capacity_per_pod: capacity,
@@ -230,11 +242,7 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
         out,
         "capacity {:.3} req/s per pod{} · target {:.3} req/s per replica ({:.0}%) · pods Ready {}s after they are requested",
         report.capacity_per_pod,
-        if chosen {
-            " (chosen so the trace's peak needs 20 pods; set --capacity-per-pod)"
-        } else {
-            ""
-        },
+        chosen,
         report.target,
         100.0 * args.target_utilization,
         report.startup_s

@@ -21,6 +21,30 @@ pub const ETS_WINDOW: usize = 288;
 /// Seasons of history MSTL is fitted on.
 pub const MSTL_SEASONS: usize = 3;
 
+/// Fits an augurs model on `history` divided by its mean (so the optimisers see values near
+/// 1 whatever the traffic's scale) and forecasts `horizon` steps in the original unit.
+fn fit_scaled<M>(
+    name: &'static str,
+    model: &M,
+    history: &[f64],
+    horizon: usize,
+) -> Result<Vec<f64>, ForecastError>
+where
+    M: Fit,
+    M::Fitted: Predict,
+{
+    let scale = recent_mean(history, history.len()).max(1e-9);
+    let scaled: Vec<f64> = history.iter().map(|v| v / scale).collect();
+    let fitted = model.fit(&scaled).map_err(|e| failed(name, e))?;
+    let mut point = fitted
+        .predict(horizon, None)
+        .map_err(|e| failed(name, e))?
+        .point;
+    point.iter_mut().for_each(|v| *v *= scale);
+    sanitize(&mut point, history[history.len() - 1]);
+    Ok(point)
+}
+
 fn auto_ets() -> AutoETS {
     AutoETS::new(1, "AZN").unwrap_or_else(|_| AutoETS::non_seasonal())
 }
@@ -46,18 +70,7 @@ impl Forecaster for Ets {
             });
         }
         let history = &history[history.len().saturating_sub(ETS_WINDOW)..];
-        let scale = recent_mean(history, history.len()).max(1e-9);
-        let scaled: Vec<f64> = history.iter().map(|v| v / scale).collect();
-        let model = auto_ets()
-            .fit(&scaled)
-            .map_err(|e| failed(self.name(), e))?;
-        let mut point = model
-            .predict(horizon, None)
-            .map_err(|e| failed(self.name(), e))?
-            .point;
-        point.iter_mut().for_each(|v| *v *= scale);
-        sanitize(&mut point, history[history.len() - 1]);
-        Ok(point)
+        fit_scaled(self.name(), &auto_ets(), history, horizon)
     }
 }
 
@@ -104,18 +117,7 @@ impl Forecaster for Mstl {
         }
         let longest = periods.iter().copied().max().unwrap_or(1);
         let history = &history[history.len().saturating_sub(MSTL_SEASONS * longest)..];
-        let scale = recent_mean(history, history.len()).max(1e-9);
-        let scaled: Vec<f64> = history.iter().map(|v| v / scale).collect();
-        let trend = AutoETSTrendModel::from(auto_ets());
-        let model = MSTLModel::new(periods, trend)
-            .fit(&scaled)
-            .map_err(|e| failed(self.name(), e))?;
-        let mut point = model
-            .predict(horizon, None)
-            .map_err(|e| failed(self.name(), e))?
-            .point;
-        point.iter_mut().for_each(|v| *v *= scale);
-        sanitize(&mut point, history[history.len() - 1]);
-        Ok(point)
+        let model = MSTLModel::new(periods, AutoETSTrendModel::from(auto_ets()));
+        fit_scaled(self.name(), &model, history, horizon)
     }
 }
