@@ -4,12 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
-for trace in examples/traces/*.csv; do
-  case "$trace" in
-    *_1h.csv) horizons="1h 3h" ;;
-    *) horizons="5m 15m 60m" ;;
-  esac
-  for h in $horizons; do
+for h in 15m 5m 60m 1h 3h; do
+  for trace in examples/traces/*.csv; do
+    case "$trace:$h" in
+      *_1h.csv:1h | *_1h.csv:3h) ;;
+      *_1h.csv:* | *:1h | *:3h) continue ;;
+    esac
     cmd="prescaler backtest --trace $trace --horizon $h"
     echo "\`$cmd\`"
     echo
