@@ -114,6 +114,18 @@ fn change_in_period(events: &[ScaleEvent], now: i64, period: i32) -> i32 {
         .sum()
 }
 
+/// The replica count at the start of a policy period: current, less the pods added and
+/// plus the pods removed within it.
+fn period_start(
+    current: i32,
+    up: &[ScaleEvent],
+    down: &[ScaleEvent],
+    period: i32,
+    now: i64,
+) -> i32 {
+    current - change_in_period(up, now, period) + change_in_period(down, now, period)
+}
+
 /// The most replicas the scale-up rules allow now (before maxReplicas).
 pub fn scale_up_limit(
     current: i32,
@@ -126,8 +138,7 @@ pub fn scale_up_limit(
         return current;
     }
     let proposals = rules.policies.iter().map(|p| {
-        let start = current - change_in_period(up, now, p.period_seconds)
-            + change_in_period(down, now, p.period_seconds);
+        let start = period_start(current, up, down, p.period_seconds, now);
         match p.kind {
             RatePolicyType::Pods => start.saturating_add(p.value),
             RatePolicyType::Percent => {
@@ -155,8 +166,7 @@ pub fn scale_down_limit(
         return current;
     }
     let proposals = rules.policies.iter().map(|p| {
-        let start = current - change_in_period(up, now, p.period_seconds)
-            + change_in_period(down, now, p.period_seconds);
+        let start = period_start(current, up, down, p.period_seconds, now);
         match p.kind {
             RatePolicyType::Pods => start - p.value,
             RatePolicyType::Percent => {

@@ -4,8 +4,13 @@
 use kube_cel::Validator;
 use serde_json::Value;
 
-/// The `openAPIV3Schema` of the committed CRD file.
-pub fn crd_schema() -> Value {
+/// The `openAPIV3Schema` of the committed CRD file, read once per test binary.
+pub fn crd_schema() -> &'static Value {
+    static SCHEMA: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(read_schema)
+}
+
+fn read_schema() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/scalingpolicy.yaml");
     let text = std::fs::read_to_string(path).expect("crds/scalingpolicy.yaml is readable");
     let crd: Value = serde_norway::from_str(&text).expect("the CRD file is YAML");
@@ -14,7 +19,7 @@ pub fn crd_schema() -> Value {
 
 /// The messages of every CEL rule the object breaks (empty when it passes).
 pub fn cel_errors(object: &Value) -> Vec<String> {
-    match Validator::new().validate(&crd_schema(), object, None) {
+    match Validator::new().validate(crd_schema(), object, None) {
         Ok(()) => Vec::new(),
         Err(errors) => errors
             .into_vec()
