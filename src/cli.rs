@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::forecast::ModelKind;
+use crate::metrics::PrometheusArgs;
 use crate::policy::{self, Duration};
 use crate::sim;
 use crate::sim::backtest::{self, BacktestConfig};
@@ -30,6 +31,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the operator: watch ScalingPolicies and scale their targets ahead of the traffic.
+    Run(RunArgs),
     /// Print the ScalingPolicy CustomResourceDefinition as YAML (`prescaler crd | kubectl apply -f -`).
     Crd,
     /// Replay a traffic trace through prescaler and its baselines (HPA, PHPA-style
@@ -37,6 +40,62 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Rolling-origin backtest of the forecasting models on a trace (`timestamp,value` CSV).
     Backtest(BacktestArgs),
+}
+
+/// Options of `prescaler run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Default Prometheus connection (a policy's `spec.prometheus` overrides the address).
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// kubeconfig file; without it, the in-cluster service account (or `$KUBECONFIG`).
+    #[arg(long, value_name = "FILE", env = "PRESCALER_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch ScalingPolicies in this namespace only (default: all namespaces).
+    #[arg(long, value_name = "NAMESPACE", env = "PRESCALER_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Time between reconciles of a policy, unless its `spec.syncPeriod` says otherwise.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "PRESCALER_SYNC_PERIOD")]
+    pub sync_period: u64,
+    /// Policies reconciled at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), env = "PRESCALER_CONCURRENCY")]
+    pub concurrency: u16,
+    /// Elect a leader on a Lease so that only one of several replicas writes. Set
+    /// `--leader-elect=false` when running a single replica.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", env = "PRESCALER_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (default: the pod's own namespace, else `default`).
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        env = "PRESCALER_LEADER_ELECTION_NAMESPACE"
+    )]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        default_value = "prescaler",
+        value_name = "NAME",
+        env = "PRESCALER_LEADER_ELECTION_ID"
+    )]
+    pub leader_election_id: String,
+    /// How long a leader holds the Lease without renewing it; a standby takes over after that.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "PRESCALER_LEASE_DURATION")]
+    pub lease_duration: u64,
+    /// How often the leader renews the Lease and a standby tries to acquire it.
+    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "PRESCALER_LEASE_RENEW_PERIOD")]
+    pub lease_renew_period: u64,
+    /// This process's name in the Lease (default: `$POD_NAME`, else the host name and pid).
+    #[arg(long, value_name = "NAME", env = "PRESCALER_IDENTITY")]
+    pub identity: Option<String>,
+    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    #[arg(
+        long,
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDR",
+        env = "PRESCALER_METRICS_ADDR"
+    )]
+    pub metrics_addr: std::net::SocketAddr,
 }
 
 /// The trace `simulate` replays by default.
@@ -129,7 +188,8 @@ fn parse_model(text: &str) -> Result<ModelChoice, String> {
     text.parse().map(|m| ModelChoice(Some(m)))
 }
 
-fn parse_duration(text: &str) -> Result<u64, String> {
+/// Parses a one-unit duration (`15s`, `2m`, `7d`) into seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
     Duration::new(text).seconds().map_err(|e| e.to_string())
 }
 
@@ -151,6 +211,7 @@ pub fn run(cli: Cli) -> crate::Result<()> {
             std::io::stdout().lock().write_all(yaml.as_bytes())?;
             Ok(())
         }
+        Command::Run(args) => crate::controller::run(args),
         Command::Backtest(args) => run_backtest(&args),
         Command::Simulate(args) => run_simulate(&args),
     }

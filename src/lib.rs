@@ -4,7 +4,9 @@
 //! binary's shell.
 
 pub mod cli;
+pub mod controller;
 pub mod forecast;
+pub mod metrics;
 pub mod plan;
 pub mod policy;
 pub mod sim;

@@ -61,6 +61,12 @@ pub struct ScalingPolicyStatus {
     #[schemars(length(max = 256))]
     pub recommendations: Vec<Recommendation>,
 
+    /// Recent replica changes prescaler made, newest last, kept as long as the behavior
+    /// policies' periods need them so rate limits hold across restarts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub scale_events: Vec<ScaleEvent>,
+
     /// Ready, ScalingActive, ScalingLimited, MetricsAvailable and ForecastReliable.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
@@ -98,4 +104,14 @@ pub struct Recommendation {
     pub time: Time,
     /// The replicas recommended before behavior limits.
     pub replicas: i32,
+}
+
+/// One past change of the replica count, kept for the behavior policies' rate limits.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleEvent {
+    /// When the change was made.
+    pub time: Time,
+    /// Pods added (positive) or removed (negative).
+    pub change: i32,
 }
