@@ -33,6 +33,9 @@ pub enum Error {
     /// The plot could not be written.
     #[error("could not write the plot: {0}")]
     Plot(String),
+    /// The operator could not start or stopped on a failure.
+    #[error("{0}")]
+    Operator(String),
     /// Writing to standard output failed.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),

@@ -2,4 +2,5 @@
 
 pub mod cel;
 pub mod kube_api;
+pub mod operator;
 pub mod policy;

@@ -1,0 +1,224 @@
+//! What every reconcile shares: the API client, Prometheus sources with their history
+//! caches, the forecasting engines, the Event recorder, leadership and the operator metrics.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::events::Recorder;
+
+use crate::metrics::{Auth, HistoryCache, Prometheus};
+use crate::policy::ScalingPolicy;
+
+use super::observe::{Engines, Problem};
+
+/// A cache per Prometheus: the operator default and each policy override.
+struct Sources {
+    default: HistoryCache<Prometheus>,
+    overrides: HashMap<String, (Option<String>, HistoryCache<Prometheus>)>,
+}
+
+/// Shared state of the reconciles.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: kube::Client,
+    /// Default time between reconciles of a policy.
+    pub sync_period: Duration,
+    /// Publishes Events on policies.
+    pub recorder: Recorder,
+    /// Forecasting engines per policy metric.
+    pub engines: Engines,
+    prometheus: Prometheus,
+    sources: Mutex<Sources>,
+    leader: tokio::sync::watch::Receiver<bool>,
+    failures: Mutex<HashMap<(String, String), u32>>,
+}
+
+impl Context {
+    /// A context over a default Prometheus.
+    pub fn new(
+        client: kube::Client,
+        prometheus: Prometheus,
+        recorder: Recorder,
+        sync_period: Duration,
+        leader: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            client,
+            sync_period,
+            recorder,
+            engines: Engines::default(),
+            sources: Mutex::new(Sources {
+                default: HistoryCache::new(prometheus.clone()),
+                overrides: HashMap::new(),
+            }),
+            prometheus,
+            leader,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// True while this process may write.
+    pub fn is_leader(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// The history cache for a policy's Prometheus: the default, or its `spec.prometheus`
+    /// override with credentials from the referenced Secret.
+    pub async fn cache_for(
+        &self,
+        policy: &ScalingPolicy,
+    ) -> Result<HistoryCache<Prometheus>, Problem> {
+        let Some(over) = policy.spec.prometheus.as_ref() else {
+            return Ok(self.lock().default.clone());
+        };
+        let namespace = policy.namespace().unwrap_or_default();
+        let auth = match &over.auth_secret_ref {
+            None => None,
+            Some(secret) => Some(self.read_auth(&namespace, &secret.name).await?),
+        };
+        let fingerprint = auth.as_ref().map(auth_fingerprint);
+        let key = format!(
+            "{}|{}|{}",
+            over.address,
+            namespace,
+            over.auth_secret_ref
+                .as_ref()
+                .map_or("", |s| s.name.as_str())
+        );
+        let mut sources = self.lock();
+        if let Some((seen, cache)) = sources.overrides.get(&key)
+            && *seen == fingerprint
+        {
+            return Ok(cache.clone());
+        }
+        let source = self
+            .prometheus
+            .with_address(&over.address, auth)
+            .map_err(|e| Problem {
+                reason: "InvalidSpec",
+                message: format!("spec.prometheus.address: {e}"),
+                unavailable: false,
+            })?;
+        let cache = HistoryCache::new(source);
+        sources.overrides.insert(key, (fingerprint, cache.clone()));
+        Ok(cache)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sources> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    async fn read_auth(&self, namespace: &str, name: &str) -> Result<Auth, Problem> {
+        let problem = |message: String| Problem {
+            reason: "PrometheusAuthSecret",
+            message,
+            unavailable: false,
+        };
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = api.get(name).await.map_err(|e| {
+            problem(format!(
+                "spec.prometheus.authSecretRef: cannot read Secret {namespace}/{name} ({}); create it with key `token`, or `username` and `password`",
+                short_kube_error(&e)
+            ))
+        })?;
+        let field = |key: &str| {
+            secret
+                .data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
+        };
+        match (field("token"), field("username"), field("password")) {
+            (Some(token), _, _) => Ok(Auth::Bearer(token)),
+            (None, Some(username), Some(password)) => Ok(Auth::Basic { username, password }),
+            _ => Err(problem(format!(
+                "spec.prometheus.authSecretRef: Secret {namespace}/{name} has neither key `token` nor keys `username` and `password`"
+            ))),
+        }
+    }
+
+    /// Time to wait before retrying a policy whose reconcile failed: doubles with each
+    /// failure in a row, from 1 s up to 5 minutes, with some jitter.
+    pub fn backoff(&self, namespace: &str, name: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures
+            .entry((namespace.to_string(), name.to_string()))
+            .or_default();
+        *n = n.saturating_add(1);
+        let base = 2f64.powi((*n - 1).min(9) as i32).min(300.0);
+        Duration::from_secs_f64(base * (0.8 + 0.4 * fastrand::f64()))
+    }
+
+    /// Counts a reconcile: resets the policy's failure count on success.
+    pub fn observe_reconcile(
+        &self,
+        namespace: &str,
+        name: &str,
+        result: &Result<kube::runtime::controller::Action, super::reconcile::ReconcileError>,
+        took: Duration,
+    ) {
+        if result.is_ok() {
+            self.failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(namespace.to_string(), name.to_string()));
+        }
+        tracing::debug!(
+            ok = result.is_ok(),
+            took_ms = took.as_millis() as u64,
+            "reconciled"
+        );
+    }
+
+    /// Exports the history caches' size.
+    pub fn record_cache_bytes(&self, _cache: &HistoryCache<Prometheus>) {}
+
+    /// Exports one policy's numbers.
+    pub fn record_policy(
+        &self,
+        _namespace: &str,
+        _name: &str,
+        _spec: &crate::policy::ScalingPolicySpec,
+        _status: &crate::policy::ScalingPolicyStatus,
+        _observation: &super::observe::Observation,
+    ) {
+    }
+
+    /// Forgets everything kept for policies that no longer exist.
+    pub fn forget_policies_except(&self, live: &[(String, String)]) {
+        for (namespace, policy) in self.engines.policies() {
+            if !live.iter().any(|(n, p)| *n == namespace && *p == policy) {
+                tracing::info!(%namespace, %policy, "policy deleted; dropping its history and models");
+                self.engines.forget(&namespace, &policy);
+                let sources = self.lock();
+                sources.default.forget(&namespace, &policy);
+                for (_, cache) in sources.overrides.values() {
+                    cache.forget(&namespace, &policy);
+                }
+            }
+        }
+    }
+}
+
+/// A Kubernetes error without response bodies that could carry data.
+fn short_kube_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} {}", status.code, status.reason),
+        other => other.to_string(),
+    }
+}
+
+/// Tells credential sets apart without keeping them in a comparable form.
+fn auth_fingerprint(auth: &Auth) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match auth {
+        Auth::Bearer(t) => ("bearer", t).hash(&mut h),
+        Auth::Basic { username, password } => ("basic", username, password).hash(&mut h),
+    }
+    format!("{:x}", h.finish())
+}

@@ -1,0 +1,368 @@
+//! From a policy's metrics to the decision's inputs: read each metric's history, turn its
+//! latest value into an HPA reading, and forecast its peak over the planning window.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable};
+use crate::metrics::{HistoryCache, MetricError, MetricSource, SeriesKey, queries};
+use crate::plan::{MetricInput, Reading};
+use crate::policy::{MetricSpec, MetricStatus, MetricType, ScalingPolicySpec};
+
+use super::report::time;
+use super::target::ScaleView;
+
+/// Seconds of history fetched for the CPU requests of a target's pods.
+const REQUESTS_WINDOW: u64 = 600;
+
+/// A sample older than this many steps (and at least [`STALE_MIN_S`]) counts as missing.
+const STALE_STEPS: u64 = 3;
+/// Lower bound of the staleness limit, seconds.
+const STALE_MIN_S: u64 = 180;
+
+/// Why a metric could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// CamelCase reason.
+    pub reason: &'static str,
+    /// What went wrong and how to fix it.
+    pub message: String,
+    /// True when Prometheus itself could not be reached.
+    pub unavailable: bool,
+}
+
+/// One metric as observed this cycle, for status and the operator's metrics.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// Latest value, in the metric's workload-wide unit.
+    pub value: Option<f64>,
+    /// The point forecast at now + leadTime.
+    pub forecast_at_lead: Option<f64>,
+    /// The provisioned-quantile peak over the planning window.
+    pub peak: Option<f64>,
+    /// Recent backtest MASE of the model.
+    pub error: Option<f64>,
+}
+
+/// Everything the decision needs from the metrics, plus what went wrong.
+#[derive(Debug, Default)]
+pub struct Observation {
+    /// Inputs to `plan::decide`, in spec order.
+    pub inputs: Vec<MetricInput>,
+    /// Status per metric, in spec order.
+    pub statuses: Vec<MetricStatus>,
+    /// Numbers per metric, in spec order.
+    pub observed: Vec<Observed>,
+    /// The first metric that could not be read.
+    pub metrics_problem: Option<Problem>,
+    /// Why a forecast was not used (first such metric).
+    pub forecast_problem: Option<Problem>,
+}
+
+/// The forecasting engines, one per policy metric, kept across reconciles so a model choice
+/// is re-evaluated only every 12 hours.
+#[derive(Default)]
+pub struct Engines {
+    engines: Mutex<HashMap<SeriesKey, Engine>>,
+}
+
+impl Engines {
+    fn take(&self, key: &SeriesKey, config: &EngineConfig) -> Engine {
+        let mut map = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        match map.remove(key) {
+            Some(engine) if engine.config() == config => engine,
+            _ => Engine::new(config.clone()),
+        }
+    }
+
+    fn put(&self, key: SeriesKey, engine: Engine) {
+        self.engines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, engine);
+    }
+
+    /// Drops the engines of a deleted policy.
+    pub fn forget(&self, namespace: &str, policy: &str) {
+        self.engines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| !(k.namespace == namespace && k.policy == policy));
+    }
+
+    /// The policies that have engines, as (namespace, name).
+    pub fn policies(&self) -> Vec<(String, String)> {
+        let map = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        let mut keys: Vec<_> = map
+            .keys()
+            .map(|k| (k.namespace.clone(), k.policy.clone()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+}
+
+fn metric_problem(metric: &str, error: &MetricError) -> Problem {
+    Problem {
+        reason: error.reason(),
+        message: format!("metric {metric}: {error}"),
+        unavailable: error.is_unavailable(),
+    }
+}
+
+fn forecast_problem(metric: &str, why: &Unreliable) -> Problem {
+    let reason = match why {
+        Unreliable::TooLittleHistory { .. } => "InsufficientHistory",
+        Unreliable::ModelFailed(_) => "ModelFailed",
+        Unreliable::ErrorTooHigh { .. } => "ForecastErrorTooHigh",
+    };
+    Problem {
+        reason,
+        message: format!("metric {metric}: {why}; scaling reactively"),
+        unavailable: false,
+    }
+}
+
+/// The last value of a series and its time.
+fn latest(series: &Series) -> Option<(i64, f64)> {
+    let last = series.values.len().checked_sub(1)?;
+    Some((
+        series.start + (last as u64 * series.step) as i64,
+        series.values[last],
+    ))
+}
+
+/// Reads one policy's metrics and forecasts them.
+pub async fn observe<S: MetricSource>(
+    cache: &HistoryCache<S>,
+    engines: &Engines,
+    namespace: &str,
+    policy: &str,
+    spec: &ScalingPolicySpec,
+    scale: &ScaleView,
+    now: i64,
+) -> Observation {
+    let mut out = Observation::default();
+    let forecast = &spec.forecast;
+    let step = forecast.step.seconds().unwrap_or(60).max(1);
+    let history = forecast.history.seconds().unwrap_or(7 * 86_400);
+    let lead = forecast.lead_time.seconds().unwrap_or(120) as i64;
+    let horizon = forecast.horizon.seconds().unwrap_or(900) as i64;
+    let config = EngineConfig::from_policy(forecast);
+    let stale_after = (STALE_STEPS * step).max(STALE_MIN_S) as i64;
+    for metric in &spec.metrics {
+        let name = metric.effective_name().to_string();
+        let key = SeriesKey {
+            namespace: namespace.to_string(),
+            policy: policy.to_string(),
+            metric: name.clone(),
+        };
+        let mut status = MetricStatus {
+            name: name.clone(),
+            ..MetricStatus::default()
+        };
+        let mut observed = Observed::default();
+        let mut input = MetricInput {
+            reading: None,
+            forecast_peak: None,
+            per_replica: 0.0,
+        };
+        let read = read_metric(cache, &key, metric, namespace, scale, history, step, now).await;
+        match read {
+            Err(problem) => {
+                out.metrics_problem.get_or_insert(problem);
+            }
+            Ok((series, reading, per_replica)) => {
+                let (at, value) = latest(&series).unwrap_or((0, f64::NAN));
+                if now - at > stale_after {
+                    out.metrics_problem.get_or_insert(Problem {
+                        reason: "StaleData",
+                        message: format!(
+                            "metric {name}: the latest sample is {}s old (more than {stale_after}s); check that Prometheus still scrapes the workload",
+                            now - at
+                        ),
+                        unavailable: false,
+                    });
+                } else {
+                    status.current = Some(value);
+                    observed.value = Some(value);
+                    input.reading = Some(reading);
+                    input.per_replica = per_replica;
+                }
+                let mut engine = engines.take(&key, &config);
+                let (engine, result) = tokio::task::spawn_blocking(move || {
+                    let result = engine.forecast(&series);
+                    (engine, result)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    (
+                        Engine::new(config.clone()),
+                        Err(Unreliable::ModelFailed(format!(
+                            "forecast task failed: {e}"
+                        ))),
+                    )
+                });
+                if let Some(selection) = engine.selection() {
+                    status.model = Some(selection.model.name().to_string());
+                    status.backtest_error = Some(round3(selection.mase));
+                    observed.error = Some(selection.mase);
+                }
+                match result {
+                    Ok(f) => use_forecast(
+                        &f,
+                        forecast.quantile,
+                        now + lead,
+                        now + lead + horizon,
+                        input.reading.is_some(),
+                        &mut input,
+                        &mut status,
+                        &mut observed,
+                    ),
+                    Err(why) => {
+                        out.forecast_problem
+                            .get_or_insert(forecast_problem(&name, &why));
+                    }
+                }
+                engines.put(key, engine);
+            }
+        }
+        out.inputs.push(input);
+        out.statuses.push(status);
+        out.observed.push(observed);
+    }
+    out
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[allow(clippy::too_many_arguments)]
+fn use_forecast(
+    f: &Forecast,
+    quantile: f64,
+    from: i64,
+    to: i64,
+    fresh: bool,
+    input: &mut MetricInput,
+    status: &mut MetricStatus,
+    observed: &mut Observed,
+) {
+    if let Some(i) = (0..f.point.len()).find(|&i| f.time_at(i) + f.step as i64 > from) {
+        observed.forecast_at_lead = Some(f.point[i]);
+    }
+    if let Some(peak) = f.peak(quantile, from, to) {
+        status.expected_peak = Some(round3(peak.value));
+        status.expected_peak_time = Some(time(peak.time));
+        observed.peak = Some(peak.value);
+        // A forecast from stale data is reported but not acted on.
+        if fresh {
+            input.forecast_peak = Some(peak.value);
+        }
+    }
+}
+
+/// The metric's history, its current HPA reading and how much of it one replica carries.
+#[allow(clippy::too_many_arguments)]
+async fn read_metric<S: MetricSource>(
+    cache: &HistoryCache<S>,
+    key: &SeriesKey,
+    metric: &MetricSpec,
+    namespace: &str,
+    scale: &ScaleView,
+    history: u64,
+    step: u64,
+    now: i64,
+) -> Result<(Series, Reading, f64), Problem> {
+    let name = key.metric.as_str();
+    let q = queries(metric, namespace, &scale.selector).map_err(|e| metric_problem(name, &e))?;
+    let series = cache
+        .history(key, &q.value, history, step, now)
+        .await
+        .map_err(|e| metric_problem(name, &e))?;
+    let value = latest(&series).map_or(0.0, |(_, v)| v);
+    let pods = scale.observed.max(0);
+    let per_pod = |target: f64| -> Reading {
+        if pods > 0 {
+            Reading::PerPod {
+                average: value / f64::from(pods),
+                target,
+            }
+        } else {
+            Reading::Total {
+                value,
+                target_per_replica: target,
+            }
+        }
+    };
+    let quantity = |q: &crate::policy::Quantity, field: &str| {
+        q.value().map_err(|e| Problem {
+            reason: "InvalidSpec",
+            message: format!("{field}: {e}"),
+            unavailable: false,
+        })
+    };
+    let (reading, per_replica) = match metric.kind {
+        MetricType::RequestRate | MetricType::PromQl => {
+            let target = metric
+                .request_rate
+                .as_ref()
+                .or(metric.promql.as_ref())
+                .map_or(0.0, |q| q.target_per_replica);
+            (
+                Reading::Total {
+                    value,
+                    target_per_replica: target,
+                },
+                target,
+            )
+        }
+        MetricType::Cpu => {
+            let cpu = metric.cpu.as_ref();
+            if let Some(percent) = cpu.and_then(|c| c.target_utilization) {
+                let requests_query = q.requests.as_deref().unwrap_or_default();
+                let requests_key = SeriesKey {
+                    metric: format!("{}/requests", key.metric),
+                    ..key.clone()
+                };
+                let requests = cache
+                    .history(&requests_key, requests_query, REQUESTS_WINDOW, step, now)
+                    .await
+                    .map_err(|e| metric_problem(name, &e))?;
+                let requests = latest(&requests).map_or(0.0, |(_, v)| v);
+                let per_replica = if pods > 0 {
+                    f64::from(percent) / 100.0 * requests / f64::from(pods)
+                } else {
+                    0.0
+                };
+                (
+                    Reading::Utilization {
+                        usage: value,
+                        requests,
+                        target_percent: f64::from(percent),
+                    },
+                    per_replica,
+                )
+            } else {
+                let target = match cpu.and_then(|c| c.target_per_replica.as_ref()) {
+                    Some(q) => quantity(q, "spec.metrics[].cpu.targetPerReplica")?,
+                    None => 0.0,
+                };
+                (per_pod(target), target)
+            }
+        }
+        MetricType::Memory => {
+            let target = match metric.memory.as_ref() {
+                Some(m) => quantity(
+                    &m.target_average_value,
+                    "spec.metrics[].memory.targetAverageValue",
+                )?,
+                None => 0.0,
+            };
+            (per_pod(target), target)
+        }
+    };
+    Ok((series, reading, per_replica))
+}

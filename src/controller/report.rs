@@ -1,0 +1,180 @@
+//! Status bookkeeping: conditions that keep their `lastTransitionTime`, the decision's memory
+//! kept in status, and which changes deserve an Event.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::plan::PlanState;
+use crate::plan::behavior::{Recommendation as PlanRecommendation, ScaleEvent as PlanEvent};
+use crate::policy::{Recommendation, ScaleEvent, ScalingPolicyStatus};
+
+/// Unix seconds as a Kubernetes `Time` (whole seconds, as the API server stores them).
+pub fn time(unix: i64) -> Time {
+    Time(Timestamp::from_second(unix).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+/// A Kubernetes `Time` as Unix seconds.
+pub fn unix(time: &Time) -> i64 {
+    time.0.as_second()
+}
+
+/// The decision's memory as status keeps it.
+pub fn plan_state(status: &ScalingPolicyStatus) -> PlanState {
+    let mut state = PlanState {
+        recommendations: status
+            .recommendations
+            .iter()
+            .map(|r| PlanRecommendation {
+                time: unix(&r.time),
+                replicas: r.replicas,
+            })
+            .collect(),
+        ..PlanState::default()
+    };
+    for event in &status.scale_events {
+        let time = unix(&event.time);
+        if event.change > 0 {
+            state.up_events.push(PlanEvent {
+                time,
+                change: event.change,
+            });
+        } else if event.change < 0 {
+            state.down_events.push(PlanEvent {
+                time,
+                change: -event.change,
+            });
+        }
+    }
+    state
+}
+
+/// Stores the decision's memory in status: recommendations, and scale events oldest first.
+pub fn store_plan_state(status: &mut ScalingPolicyStatus, state: &PlanState) {
+    status.recommendations = state
+        .recommendations
+        .iter()
+        .map(|r| Recommendation {
+            time: time(r.time),
+            replicas: r.replicas,
+        })
+        .collect();
+    let mut events: Vec<(i64, i32)> = state
+        .up_events
+        .iter()
+        .map(|e| (e.time, e.change))
+        .chain(state.down_events.iter().map(|e| (e.time, -e.change)))
+        .collect();
+    events.sort_by_key(|(t, _)| *t);
+    status.scale_events = events
+        .into_iter()
+        .map(|(t, change)| ScaleEvent {
+            time: time(t),
+            change,
+        })
+        .collect();
+}
+
+/// One condition as prescaler wants it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wanted<'a> {
+    /// Its type.
+    pub type_: &'a str,
+    /// True or False.
+    pub status: bool,
+    /// CamelCase reason.
+    pub reason: &'a str,
+    /// Human message, naming the field and the fix where there is one.
+    pub message: String,
+}
+
+/// Sets a condition, keeping `lastTransitionTime` while its status stays the same.
+pub fn set_condition(
+    conditions: &mut Vec<Condition>,
+    wanted: Wanted<'_>,
+    generation: Option<i64>,
+    now: i64,
+) {
+    let status = if wanted.status { "True" } else { "False" };
+    let existing = conditions.iter().position(|c| c.type_ == wanted.type_);
+    let transition = existing
+        .map(|i| &conditions[i])
+        .filter(|c| c.status == status)
+        .map_or_else(|| time(now), |c| c.last_transition_time.clone());
+    let condition = Condition {
+        type_: wanted.type_.to_string(),
+        status: status.to_string(),
+        reason: wanted.reason.to_string(),
+        message: wanted.message,
+        observed_generation: generation,
+        last_transition_time: transition,
+    };
+    match existing {
+        Some(i) => conditions[i] = condition,
+        None => conditions.push(condition),
+    }
+}
+
+/// Removes a condition that no longer applies.
+pub fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) {
+    conditions.retain(|c| c.type_ != type_);
+}
+
+/// The condition of this type, if set.
+pub fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// True when the condition's status or reason differs between the two lists: the moments
+/// worth an Event.
+pub fn changed(before: &[Condition], after: &[Condition], type_: &str) -> bool {
+    let key = |c: Option<&Condition>| c.map(|c| (c.status.clone(), c.reason.clone()));
+    key(condition(before, type_)) != key(condition(after, type_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn condition_keeps_transition_time_while_status_holds() {
+        let mut conditions = Vec::new();
+        let wanted = |status, reason: &'static str| Wanted {
+            type_: "Ready",
+            status,
+            reason,
+            message: String::new(),
+        };
+        set_condition(&mut conditions, wanted(true, "A"), Some(1), 100);
+        set_condition(&mut conditions, wanted(true, "B"), Some(2), 200);
+        assert_eq!(unix(&conditions[0].last_transition_time), 100);
+        assert_eq!(conditions[0].reason, "B");
+        set_condition(&mut conditions, wanted(false, "B"), Some(2), 300);
+        assert_eq!(unix(&conditions[0].last_transition_time), 300);
+        assert_eq!(conditions.len(), 1);
+    }
+
+    #[test]
+    fn plan_state_round_trips_through_status() {
+        let state = PlanState {
+            recommendations: vec![
+                PlanRecommendation {
+                    time: 10,
+                    replicas: 3,
+                },
+                PlanRecommendation {
+                    time: 25,
+                    replicas: 5,
+                },
+            ],
+            up_events: vec![PlanEvent {
+                time: 25,
+                change: 2,
+            }],
+            down_events: vec![PlanEvent { time: 5, change: 1 }],
+        };
+        let mut status = ScalingPolicyStatus::default();
+        store_plan_state(&mut status, &state);
+        assert_eq!(status.scale_events[0].change, -1);
+        assert_eq!(plan_state(&status), state);
+    }
+}

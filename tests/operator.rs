@@ -1,0 +1,8 @@
+//! End to end: the real `prescaler run` binary against the Kubernetes API emulator (and, in
+//! `operator/forecast.rs`, a real Prometheus).
+
+#[allow(dead_code)] // shared harness: this crate uses part of it
+mod support;
+
+#[path = "operator/basics.rs"]
+mod basics;
