@@ -6,3 +6,5 @@ mod support;
 
 #[path = "operator/basics.rs"]
 mod basics;
+#[path = "operator/faults.rs"]
+mod faults;

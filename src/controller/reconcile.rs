@@ -169,6 +169,7 @@ fn announce_transitions(
         if changed(b, a, type_)
             && let Some(c) = get(type_)
             && c.status == "False"
+            && c.reason != "ForecastOnly"
         {
             events.push(event(
                 EventType::Warning,
@@ -407,11 +408,8 @@ async fn evaluate(
                 ));
             }
             Mode::HpaFloor => {
-                let floor = decision
-                    .predictive
-                    .unwrap_or(spec.min_replicas)
-                    .clamp(spec.min_replicas, spec.max_replicas);
                 if let Some(hpa) = hpas.first() {
+                    let floor = hpa_floor(spec, &decision, hpa);
                     wrote = set_hpa_floor(ctx, namespace, hpa, floor, events).await?;
                 }
             }
@@ -451,6 +449,27 @@ async fn resolve_and_read(
     let scale =
         target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref).await?;
     Ok((resource, scale))
+}
+
+/// The HPA's `minReplicas` in HPAFloor mode: the forecast's replicas within the policy's
+/// bounds. Without metrics the floor is never lowered, only raised to a `Replicas` fallback.
+fn hpa_floor(
+    spec: &crate::policy::ScalingPolicySpec,
+    decision: &plan::ScaleDecision,
+    hpa: &HorizontalPodAutoscaler,
+) -> i32 {
+    let current = hpa.spec.as_ref().and_then(|s| s.min_replicas).unwrap_or(1);
+    if decision.reactive.is_none() {
+        let fallback = match spec.fallback.kind {
+            crate::policy::FallbackType::Replicas => spec.fallback.replicas.unwrap_or(0),
+            crate::policy::FallbackType::HoldCurrent => 0,
+        };
+        return current.max(fallback.min(spec.max_replicas));
+    }
+    decision
+        .predictive
+        .unwrap_or(spec.min_replicas)
+        .clamp(spec.min_replicas, spec.max_replicas)
 }
 
 async fn set_hpa_floor(

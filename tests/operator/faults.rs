@@ -1,0 +1,106 @@
+//! Writes that fail and watches that break: the operator retries and converges. The scale
+//! decision here comes from `spec.fallback` (Prometheus is unreachable on purpose), which
+//! raises the target to a floor: a write that needs no metrics.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::kube_api::Emulator;
+use crate::support::operator::{
+    Operator, condition, events_for, eventually, get_policy, install_crd, policy, seed_deployment,
+    seed_policy,
+};
+
+const NO_PROMETHEUS: &str = "http://127.0.0.1:9";
+const LIMIT: Duration = Duration::from_secs(40);
+
+fn floor_policy(name: &str, target: &str, mode: &str, floor: i32) -> serde_json::Value {
+    let mut p = policy(name, target, mode, "sum(rate(x[1m]))", 10.0);
+    p["spec"]["fallback"] = json!({"type": "Replicas", "replicas": floor});
+    p
+}
+
+async fn replicas(emu: &Emulator, name: &str) -> i64 {
+    emu.object("apps", "deployments", "default", name).unwrap()["spec"]["replicas"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicts_and_server_errors_on_scale_are_retried_until_it_converges() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    emu.run_workload_controller(Duration::from_millis(200));
+    seed_deployment(&emu, "web", 2);
+    // The first writes to /scale fail: two conflicts, then two server errors.
+    emu.fail_next("PATCH", "/deployments/web/scale", 2, 409);
+    emu.fail_next("PATCH", "/deployments/web/scale", 2, 500);
+    seed_policy(&emu, floor_policy("web", "web", "Auto", 6));
+    let _op = Operator::start(&emu, NO_PROMETHEUS, "faults", &["--leader-elect=false"]);
+
+    eventually(LIMIT, "web scaled to the fallback floor of 6", || async {
+        (replicas(&emu, "web").await == 6).then_some(())
+    })
+    .await;
+    assert!(
+        emu.count_requests("PATCH", "/deployments/web/scale") >= 5,
+        "four failed writes, then one that landed"
+    );
+    // The watch breaks; the operator re-lists and goes on serving a new policy.
+    emu.cut_watches();
+    seed_deployment(&emu, "api", 1);
+    seed_policy(&emu, floor_policy("api", "api", "Auto", 3));
+    eventually(LIMIT, "api scaled after the watch was cut", || async {
+        (replicas(&emu, "api").await == 3).then_some(())
+    })
+    .await;
+    let p = get_policy(&emu, "web").await;
+    assert_eq!(p["status"]["desiredReplicas"], 6);
+    assert_eq!(
+        condition(&p, "MetricsAvailable").unwrap()["status"],
+        "False"
+    );
+    let events = events_for(&emu, "web").await;
+    let up = events
+        .iter()
+        .find(|e| e.1 == "ScaledUp")
+        .expect("a ScaledUp Event");
+    assert!(up.2.contains("from 2 to 6"), "{up:?}");
+    assert!(up.2.contains("fallback"), "says why: {up:?}");
+    // Exactly one successful scale-up: no double writes.
+    assert_eq!(
+        events.iter().filter(|e| e.1 == "ScaledUp").count(),
+        1,
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecast_only_reports_but_never_writes() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 2);
+    seed_policy(&emu, floor_policy("web", "web", "ForecastOnly", 6));
+    let _op = Operator::start(
+        &emu,
+        NO_PROMETHEUS,
+        "forecast-only",
+        &["--leader-elect=false"],
+    );
+    let p = eventually(LIMIT, "status filled", || async {
+        let p = get_policy(&emu, "web").await;
+        p["status"]["desiredReplicas"].as_i64().map(|_| p)
+    })
+    .await;
+    assert_eq!(p["status"]["desiredReplicas"], 6, "computed");
+    assert_eq!(p["status"]["currentReplicas"], 2);
+    assert_eq!(
+        condition(&p, "ScalingActive").unwrap()["reason"],
+        "ForecastOnly"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(emu.count_requests("PATCH", "/deployments/web/scale"), 0);
+    assert_eq!(emu.count_requests("PUT", "/deployments/web/scale"), 0);
+    assert_eq!(replicas(&emu, "web").await, 2);
+}
