@@ -658,3 +658,62 @@ async fn the_rendered_manifests_apply_cleanly_with_kubectl() {
         assert!(!served.contains("error"), "{served}");
     }
 }
+
+#[test]
+fn the_image_is_a_static_non_root_binary_without_a_shell() {
+    let dockerfile = std::fs::read_to_string(format!("{ROOT}/Dockerfile")).expect("Dockerfile");
+    let stages: Vec<&str> = dockerfile.split("\nFROM ").skip(1).collect();
+    assert!(stages.len() >= 2, "a multi-stage build");
+    let build = stages[0];
+    assert!(
+        build.contains("-alpine AS build"),
+        "the binary is built against musl: {build}"
+    );
+    assert!(build.contains("cargo build --release --locked --bin prescaler"));
+    let runtime = stages[stages.len() - 1];
+    assert!(
+        runtime.starts_with("gcr.io/distroless/static") || runtime.starts_with("scratch"),
+        "the runtime stage has no shell: {runtime}"
+    );
+    assert!(
+        !runtime.contains("\nRUN "),
+        "nothing runs in the runtime stage"
+    );
+    let user = runtime
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER");
+    let uid: u32 = user
+        .split(':')
+        .next()
+        .and_then(|u| u.parse().ok())
+        .expect("a numeric user");
+    assert_ne!(uid, 0, "the image runs as non-root");
+    // The chart's pod security context runs as that same user.
+    let docs = render(&[], &[]);
+    let pod = &only(&docs, "Deployment").object["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsUser"], uid);
+    assert!(runtime.contains("ENTRYPOINT [\"/prescaler\"]"));
+    assert!(runtime.contains("CMD [\"run\"]"));
+    // The toolchain is at least the crate's rust-version.
+    let manifest = std::fs::read_to_string(format!("{ROOT}/Cargo.toml")).expect("Cargo.toml");
+    let msrv = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("rust-version")
+        .trim_matches('"');
+    let toolchain = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ARG RUST_VERSION="))
+        .expect("ARG RUST_VERSION");
+    let minor = |v: &str| -> u32 {
+        v.split('.')
+            .nth(1)
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        minor(toolchain) >= minor(msrv),
+        "Rust {toolchain} is older than rust-version {msrv}"
+    );
+}
