@@ -522,6 +522,80 @@ fn the_first_policy_in_the_notes_is_valid() {
     validate(&policy.spec).unwrap_or_else(|e| panic!("{e}\n{yaml}"));
     let object: Value = serde_norway::from_str(&yaml).expect("YAML");
     assert!(support::cel::cel_errors(&object).is_empty());
+    // It is the quick start's policy (docs/quickstart.md), which the examples tests apply.
+    let example = std::fs::read_to_string(format!("{ROOT}/examples/quickstart.yaml"))
+        .expect("examples/quickstart.yaml");
+    let example: Value = serde_norway::from_str(&example).expect("YAML");
+    assert_eq!(
+        object["spec"], example["spec"],
+        "NOTES and examples/quickstart.yaml differ"
+    );
+}
+
+/// The operator's metrics, as `/metrics` exposes them (histograms as `_bucket` series).
+const OPERATOR_METRICS: [&str; 15] = [
+    "prescaler_reconciles_total",
+    "prescaler_reconcile_errors_total",
+    "prescaler_reconcile_duration_seconds_bucket",
+    "prescaler_prometheus_queries_total",
+    "prescaler_prometheus_query_duration_seconds_bucket",
+    "prescaler_current_replicas",
+    "prescaler_reactive_replicas",
+    "prescaler_predicted_replicas",
+    "prescaler_desired_replicas",
+    "prescaler_metric_value",
+    "prescaler_forecast_value",
+    "prescaler_forecast_peak",
+    "prescaler_forecast_error",
+    "prescaler_leader",
+    "prescaler_reconcile_duration_seconds_count",
+];
+
+#[test]
+fn the_dashboard_queries_only_the_operators_metrics() {
+    let docs = render(&[values_file(ALL_OPTIONS)], &[]);
+    let config_map = only(&docs, "ConfigMap");
+    assert_eq!(
+        config_map.object["metadata"]["labels"]["grafana_dashboard"],
+        "1"
+    );
+    let json = config_map.object["data"]["prescaler.json"]
+        .as_str()
+        .expect("the dashboard JSON");
+    let dashboard: Value = serde_json::from_str(json).expect("the dashboard is JSON");
+    let mut queried = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().expect("a PromQL expression");
+            let mut rest = expr;
+            while let Some(at) = rest.find("prescaler_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    OPERATOR_METRICS.contains(&name.as_str()),
+                    "panel {:?} queries {name}, which the operator does not export",
+                    panel["title"]
+                );
+                queried.insert(name.clone());
+                rest = &rest[at + name.len()..];
+            }
+        }
+    }
+    // Forecast vs actual, desired vs current replicas, reconcile errors.
+    for needed in [
+        "prescaler_metric_value",
+        "prescaler_forecast_value",
+        "prescaler_current_replicas",
+        "prescaler_desired_replicas",
+        "prescaler_reconcile_errors_total",
+    ] {
+        assert!(
+            queried.contains(needed),
+            "the dashboard has no panel on {needed}"
+        );
+    }
 }
 
 #[test]
