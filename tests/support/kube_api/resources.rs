@@ -150,6 +150,17 @@ pub fn builtins() -> Vec<ResourceDef> {
                 age(),
             ]),
         ResourceDef::builtin("", "v1", "events", "Event", true).short(&["ev"]),
+        ResourceDef::builtin("", "v1", "serviceaccounts", "ServiceAccount", true).short(&["sa"]),
+        ResourceDef::builtin("", "v1", "services", "Service", true)
+            .short(&["svc"])
+            .with_status()
+            .in_all()
+            .columns(vec![
+                Column::new("Type", "string", ".spec.type"),
+                Column::new("Cluster-IP", "string", ".spec.clusterIP"),
+                age(),
+            ]),
+        ResourceDef::builtin("", "v1", "configmaps", "ConfigMap", true).short(&["cm"]),
         ResourceDef::builtin("apps", "v1", "deployments", "Deployment", true)
             .short(&["deploy"])
             .with_status()
@@ -189,6 +200,37 @@ pub fn builtins() -> Vec<ResourceDef> {
             age(),
         ]),
         ResourceDef::builtin("events.k8s.io", "v1", "events", "Event", true).short(&["ev"]),
+        ResourceDef::builtin(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            true,
+        )
+        .short(&["pdb"])
+        .with_status(),
+        ResourceDef::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "ClusterRole",
+            false,
+        ),
+        ResourceDef::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+        ),
+        ResourceDef::builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", true),
+        ResourceDef::builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            true,
+        ),
         ResourceDef::builtin("coordination.k8s.io", "v1", "leases", "Lease", true).columns(vec![
             Column::new("Holder", "string", ".spec.holderIdentity"),
             age(),
