@@ -143,4 +143,7 @@ spec:
     let desired: i32 = desired.trim().parse().expect("a number");
     assert!(desired >= 1, "{describe}");
     assert!(describe.contains("MetricsAvailable"), "{describe}");
+    if std::env::var("PRESCALER_E2E_PROMETHEUS").is_err() {
+        assert_eq!(replicas.trim(), "2", "fallback floor applied:\n{describe}");
+    }
 }
