@@ -124,6 +124,28 @@ spec:
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+    let replicas_now = || {
+        kubectl(
+            &kubeconfig,
+            &[
+                "get",
+                "deploy",
+                "web",
+                "-n",
+                NAMESPACE,
+                "-o",
+                "jsonpath={.spec.replicas}",
+            ],
+            None,
+        )
+    };
+    if std::env::var("PRESCALER_E2E_PROMETHEUS").is_err() {
+        // No metrics: the fallback raises the Deployment to 2 replicas.
+        while Instant::now() < deadline && replicas_now().trim() != "2" {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let replicas = replicas_now();
     let describe = kubectl(
         &kubeconfig,
         &["describe", "sp", "web", "-n", NAMESPACE],
