@@ -3,17 +3,21 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::Api;
+use kube::discovery::ApiResource;
 use kube::runtime::events::Recorder;
+use kube::runtime::reflector::Store;
 
 use crate::metrics::{Auth, HistoryCache, Prometheus};
-use crate::policy::ScalingPolicy;
+use crate::policy::{ScalingPolicy, TargetRef};
 
 use super::observe::{Engines, Problem};
+use super::target::{self, TargetError};
 
 /// A cache per Prometheus: the operator default and each policy override.
 struct Sources {
@@ -35,7 +39,12 @@ pub struct Context {
     sources: Mutex<Sources>,
     leader: tokio::sync::watch::Receiver<bool>,
     failures: Mutex<HashMap<(String, String), u32>>,
+    hpas: Store<HorizontalPodAutoscaler>,
+    resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
 }
+
+/// How long a discovered API resource is trusted before it is looked up again.
+const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
 impl Context {
     /// A context over a default Prometheus.
@@ -45,6 +54,7 @@ impl Context {
         recorder: Recorder,
         sync_period: Duration,
         leader: tokio::sync::watch::Receiver<bool>,
+        hpas: Store<HorizontalPodAutoscaler>,
     ) -> Self {
         Self {
             client,
@@ -58,12 +68,46 @@ impl Context {
             prometheus,
             leader,
             failures: Mutex::default(),
+            hpas,
+            resources: Mutex::default(),
         }
     }
 
     /// True while this process may write.
     pub fn is_leader(&self) -> bool {
         *self.leader.borrow()
+    }
+
+    /// The HPAs that scale the target, from the watched HPA cache.
+    pub async fn hpas_for(
+        &self,
+        namespace: &str,
+        target: &TargetRef,
+    ) -> Vec<HorizontalPodAutoscaler> {
+        // Only the first reconciles can get here before the HPA list has arrived.
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.hpas.wait_until_ready()).await;
+        let all = self.hpas.state();
+        target::matching_hpas(all.iter().map(|h| h.as_ref()), namespace, target)
+    }
+
+    /// The API resource of a target kind, from discovery, cached for a few minutes.
+    pub async fn resolve(&self, target: &TargetRef) -> Result<ApiResource, TargetError> {
+        let key = (target.api_version.clone(), target.kind.clone());
+        if let Some((at, resource)) = self
+            .resources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(resource.clone());
+        }
+        let resource = target::resolve(&self.client, target).await?;
+        self.resources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (Instant::now(), resource.clone()));
+        Ok(resource)
     }
 
     /// The history cache for a policy's Prometheus: the default, or its `spec.prometheus`

@@ -11,12 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::cli::RunArgs;
 use crate::metrics::Prometheus;
@@ -113,12 +114,30 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
             instance: Some(identity.clone()),
         },
     );
+    let hpa_api: Api<HorizontalPodAutoscaler> = match &args.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let (hpas, hpa_writer) = reflector::store();
+    let hpa_watch = tokio::spawn(
+        reflector::reflector(
+            hpa_writer,
+            watcher::watcher(hpa_api, watcher::Config::default()),
+        )
+        .default_backoff()
+        .for_each(|event| async move {
+            if let Err(error) = event {
+                tracing::warn!(%error, "HorizontalPodAutoscaler watch failed; retrying");
+            }
+        }),
+    );
     let ctx = Arc::new(Context::new(
         client.clone(),
         prometheus,
         recorder,
         Duration::from_secs(args.sync_period.max(1)),
         leader_rx,
+        hpas,
     ));
     let policies: Api<ScalingPolicy> = match &args.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
@@ -156,6 +175,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         })
         .await;
     janitor.abort();
+    hpa_watch.abort();
     tracing::info!("prescaler operator stopped");
     Ok(())
 }

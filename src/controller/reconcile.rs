@@ -251,9 +251,7 @@ async fn evaluate(
     status.current_replicas = Some(scale.replicas);
 
     // 3. Refuse to fight: another HPA on the target.
-    let hpas = target::hpas_for(&ctx.client, namespace, target_ref)
-        .await
-        .map_err(api("listing HorizontalPodAutoscalers"))?;
+    let hpas = ctx.hpas_for(namespace, target_ref).await;
     let hpa_names: Vec<String> = hpas.iter().map(|h| h.name_any()).collect();
     let may_write = match spec.mode {
         Mode::Auto if !hpas.is_empty() => {
@@ -445,7 +443,7 @@ async fn resolve_and_read(
     namespace: &str,
     policy: &ScalingPolicy,
 ) -> Result<(kube::discovery::ApiResource, ScaleView), TargetError> {
-    let resource = target::resolve(&ctx.client, &policy.spec.target_ref).await?;
+    let resource = ctx.resolve(&policy.spec.target_ref).await?;
     let scale =
         target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref).await?;
     Ok((resource, scale))

@@ -3,7 +3,7 @@
 
 use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::GroupVersionKind;
 use kube::discovery::ApiResource;
 
@@ -199,27 +199,27 @@ pub async fn write_scale(
         })
 }
 
-/// The HPAs in `namespace` whose `scaleTargetRef` is the target.
-pub async fn hpas_for(
-    client: &kube::Client,
+/// The HPAs among `hpas` in `namespace` whose `scaleTargetRef` is the target.
+pub fn matching_hpas<'a>(
+    hpas: impl IntoIterator<Item = &'a HorizontalPodAutoscaler>,
     namespace: &str,
     target: &TargetRef,
-) -> Result<Vec<HorizontalPodAutoscaler>, kube::Error> {
-    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+) -> Vec<HorizontalPodAutoscaler> {
     let (group, _) = group_version(&target.api_version);
-    let list = api.list(&ListParams::default()).await?;
-    Ok(list
-        .items
-        .into_iter()
+    hpas.into_iter()
         .filter(|hpa| {
             let Some(spec) = hpa.spec.as_ref() else {
                 return false;
             };
             let r = &spec.scale_target_ref;
             let hpa_group = r.api_version.as_deref().map_or("", |v| group_version(v).0);
-            r.kind == target.kind && r.name == target.name && hpa_group == group
+            hpa.metadata.namespace.as_deref() == Some(namespace)
+                && r.kind == target.kind
+                && r.name == target.name
+                && hpa_group == group
         })
-        .collect())
+        .cloned()
+        .collect()
 }
 
 /// Sets an HPA's `minReplicas`.
