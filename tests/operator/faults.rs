@@ -104,3 +104,49 @@ async fn forecast_only_reports_but_never_writes() {
     assert_eq!(emu.count_requests("PUT", "/deployments/web/scale"), 0);
     assert_eq!(replicas(&emu, "web").await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_floor_moves_only_the_hpas_min_replicas() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 2);
+    crate::support::operator::seed_hpa(&emu, "web-hpa", "web", 2);
+    seed_policy(&emu, floor_policy("web", "web", "HPAFloor", 5));
+    let _op = Operator::start(&emu, NO_PROMETHEUS, "hpa-floor", &["--leader-elect=false"]);
+    eventually(LIMIT, "the HPA's minReplicas raised to 5", || async {
+        let hpa = emu
+            .object(
+                "autoscaling",
+                "horizontalpodautoscalers",
+                "default",
+                "web-hpa",
+            )
+            .unwrap();
+        (hpa["spec"]["minReplicas"] == 5).then_some(())
+    })
+    .await;
+    let p = get_policy(&emu, "web").await;
+    assert_eq!(
+        condition(&p, "ScalingActive").unwrap()["reason"],
+        "HPAFloor"
+    );
+    let events = events_for(&emu, "web").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "HPAFloorUpdated" && e.2.contains("from 2 to 5")),
+        "{events:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        emu.count_requests("PATCH", "/deployments/web/scale"),
+        0,
+        "the HPA scales the target"
+    );
+    assert_eq!(replicas(&emu, "web").await, 2);
+    assert_eq!(
+        emu.count_requests("PATCH", "/horizontalpodautoscalers/web-hpa"),
+        1,
+        "one write, not one per cycle"
+    );
+}
