@@ -1,5 +1,7 @@
 //! The operator: reconciles ScalingPolicies against a live cluster.
 
+pub mod leader;
+
 use crate::cli::RunArgs;
 
 /// Runs the operator until SIGTERM or Ctrl-C.
