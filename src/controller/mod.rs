@@ -19,6 +19,8 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
+pub mod leader;
+
 use crate::cli::RunArgs;
 use crate::metrics::Prometheus;
 use crate::policy::ScalingPolicy;

@@ -1,4 +1,11 @@
-//! Logging set-up; operator metrics and the HTTP endpoints join it with the controller.
+//! Logging set-up, the operator's metrics ([`metrics`]) and its HTTP endpoints
+//! ([`server`]: `/metrics`, `/healthz`, `/readyz`).
+
+pub mod metrics;
+pub mod server;
+
+pub use metrics::{MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult};
+pub use server::{Health, TelemetryError, TelemetryServer, serve};
 
 use clap::ValueEnum;
 use tracing_subscriber::EnvFilter;

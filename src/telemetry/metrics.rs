@@ -1,0 +1,509 @@
+//! The operator's own metrics, in the OpenMetrics text format.
+//!
+//! Labels are bounded: `result`, `outcome` and `reason` take a few fixed values, and the
+//! per-policy families carry only `namespace`, `policy` and `metric`. A value the
+//! controller does not have (no forecast, metrics unavailable) removes its series instead
+//! of leaving a stale number behind, and deleting a policy removes all of its series.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// How a reconcile ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReconcileResult {
+    /// The policy was reconciled.
+    Success,
+    /// The reconcile failed and will be retried.
+    Error,
+}
+
+impl ReconcileResult {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// The replica numbers of one policy, as of its latest reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicyGauges {
+    /// Replicas the target has now.
+    pub current: i32,
+    /// What the HPA algorithm asks for; `None` when metrics were unreadable.
+    pub reactive: Option<i32>,
+    /// What the forecast asks for; `None` when no forecast was reliable.
+    pub predicted: Option<i32>,
+    /// What the operator decided.
+    pub desired: i32,
+}
+
+/// The numbers of one metric of one policy, as of its latest reconcile. `None` (or a
+/// value that is not finite) removes the series.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MetricGauges {
+    /// The latest observed value.
+    pub value: Option<f64>,
+    /// The forecast at now + leadTime.
+    pub forecast: Option<f64>,
+    /// The provisioned quantile's peak over the planning window.
+    pub peak: Option<f64>,
+    /// The recent backtest error (MASE).
+    pub error: Option<f64>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabels {
+    namespace: String,
+    policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MetricLabels {
+    namespace: String,
+    policy: String,
+    metric: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Every metric the operator exports, in one registry. Share it as `Arc<OperatorMetrics>`.
+pub struct OperatorMetrics {
+    registry: Registry,
+    /// `prescaler_reconciles_total{result}`.
+    reconciles: Family<ResultLabels, Counter>,
+    /// `prescaler_reconcile_errors_total{reason}`.
+    reconcile_errors: Family<ReasonLabels, Counter>,
+    /// `prescaler_reconcile_duration_seconds`.
+    reconcile_duration: Histogram,
+    /// `prescaler_prometheus_queries_total{outcome}`.
+    prometheus_queries: Family<OutcomeLabels, Counter>,
+    /// `prescaler_prometheus_query_duration_seconds`.
+    prometheus_query_duration: Histogram,
+    /// `prescaler_current_replicas{namespace, policy}`.
+    current_replicas: Family<PolicyLabels, Gauge>,
+    /// `prescaler_reactive_replicas{namespace, policy}`.
+    reactive_replicas: Family<PolicyLabels, Gauge>,
+    /// `prescaler_predicted_replicas{namespace, policy}`.
+    predicted_replicas: Family<PolicyLabels, Gauge>,
+    /// `prescaler_desired_replicas{namespace, policy}`.
+    desired_replicas: Family<PolicyLabels, Gauge>,
+    /// `prescaler_metric_value{namespace, policy, metric}`.
+    metric_value: Family<MetricLabels, FloatGauge>,
+    /// `prescaler_forecast_value{namespace, policy, metric}`.
+    forecast_value: Family<MetricLabels, FloatGauge>,
+    /// `prescaler_forecast_peak{namespace, policy, metric}`.
+    forecast_peak: Family<MetricLabels, FloatGauge>,
+    /// `prescaler_forecast_error{namespace, policy, metric}`.
+    forecast_error: Family<MetricLabels, FloatGauge>,
+    /// `prescaler_leader`.
+    leader: Gauge,
+    /// `prescaler_history_cache_bytes`.
+    history_cache_bytes: Gauge,
+    /// The metric names exported per policy, so that a deleted policy loses them all.
+    metrics_of: Mutex<HashMap<PolicyLabels, BTreeSet<String>>>,
+}
+
+impl Default for OperatorMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for OperatorMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorMetrics").finish_non_exhaustive()
+    }
+}
+
+impl OperatorMetrics {
+    /// A registry with every family registered; counters start at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("prescaler");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconciles of ScalingPolicies, by result (success or error)",
+            reconciles.clone(),
+        );
+        let reconcile_errors = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles, by reason",
+            reconcile_errors.clone(),
+        );
+        // 5 ms … ~20 s.
+        let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
+        registry.register_with_unit(
+            "reconcile_duration",
+            "Time one reconcile of a ScalingPolicy took",
+            Unit::Seconds,
+            reconcile_duration.clone(),
+        );
+        let prometheus_queries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "prometheus_queries",
+            "Queries sent to Prometheus, by outcome (ok or error)",
+            prometheus_queries.clone(),
+        );
+        let prometheus_query_duration = Histogram::new(exponential_buckets(0.005, 2.0, 13));
+        registry.register_with_unit(
+            "prometheus_query_duration",
+            "Time one Prometheus query took, failed ones included",
+            Unit::Seconds,
+            prometheus_query_duration.clone(),
+        );
+        let policy_gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<PolicyLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let current_replicas = policy_gauge(
+            &mut registry,
+            "current_replicas",
+            "Replicas the policy's target has now",
+        );
+        let reactive_replicas = policy_gauge(
+            &mut registry,
+            "reactive_replicas",
+            "Replicas the HPA algorithm asks for now; absent while metrics are unavailable",
+        );
+        let predicted_replicas = policy_gauge(
+            &mut registry,
+            "predicted_replicas",
+            "Replicas the forecast asks for; absent while no forecast is reliable",
+        );
+        let desired_replicas = policy_gauge(
+            &mut registry,
+            "desired_replicas",
+            "Replicas the operator decided on, after limits and behavior",
+        );
+        let metric_gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<MetricLabels, FloatGauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let metric_value = metric_gauge(
+            &mut registry,
+            "metric_value",
+            "Latest observed value of the policy's metric",
+        );
+        let forecast_value = metric_gauge(
+            &mut registry,
+            "forecast_value",
+            "Forecast of the policy's metric at now + leadTime",
+        );
+        let forecast_peak = metric_gauge(
+            &mut registry,
+            "forecast_peak",
+            "Peak of the provisioned forecast quantile over the planning window",
+        );
+        let forecast_error = metric_gauge(
+            &mut registry,
+            "forecast_error",
+            "Recent backtest error of the forecast (MASE; below 1 beats the seasonal naive forecast)",
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this operator instance is the leader and may write, else 0",
+            leader.clone(),
+        );
+        let history_cache_bytes = Gauge::default();
+        registry.register(
+            "history_cache_bytes",
+            "Approximate memory held by the metric history cache, in bytes",
+            history_cache_bytes.clone(),
+        );
+        for result in [ReconcileResult::Success, ReconcileResult::Error] {
+            let _ = reconciles.get_or_create(&ResultLabels {
+                result: result.label(),
+            });
+        }
+        for outcome in ["ok", "error"] {
+            let _ = prometheus_queries.get_or_create(&OutcomeLabels { outcome });
+        }
+        Self {
+            registry,
+            reconciles,
+            reconcile_errors,
+            reconcile_duration,
+            prometheus_queries,
+            prometheus_query_duration,
+            current_replicas,
+            reactive_replicas,
+            predicted_replicas,
+            desired_replicas,
+            metric_value,
+            forecast_value,
+            forecast_peak,
+            forecast_error,
+            leader,
+            history_cache_bytes,
+            metrics_of: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Counts one reconcile and records how long it took.
+    pub fn reconciled(&self, result: ReconcileResult, duration: Duration) {
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: result.label(),
+            })
+            .inc();
+        self.reconcile_duration.observe(duration.as_secs_f64());
+    }
+
+    /// Counts a failed reconcile by its reason. `reason` must come from a fixed set (an
+    /// error kind such as `kube` or `prometheus`), never from object names or messages.
+    pub fn reconcile_error(&self, reason: &str) {
+        self.reconcile_errors
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one Prometheus query and records how long it took.
+    pub fn prometheus_query(&self, ok: bool, duration: Duration) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.prometheus_queries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+        self.prometheus_query_duration
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Sets a policy's replica gauges; an absent reactive or predicted value removes that
+    /// series.
+    pub fn set_policy(&self, namespace: &str, policy: &str, gauges: PolicyGauges) {
+        let labels = policy_labels(namespace, policy);
+        set_or_remove(&self.current_replicas, &labels, Some(gauges.current));
+        set_or_remove(&self.reactive_replicas, &labels, gauges.reactive);
+        set_or_remove(&self.predicted_replicas, &labels, gauges.predicted);
+        set_or_remove(&self.desired_replicas, &labels, Some(gauges.desired));
+    }
+
+    /// Sets the gauges of one metric of a policy; absent or non-finite values remove their
+    /// series. `metric` names the metric within the policy (bounded by its spec).
+    pub fn set_metric(&self, namespace: &str, policy: &str, metric: &str, gauges: MetricGauges) {
+        let labels = MetricLabels {
+            namespace: namespace.into(),
+            policy: policy.into(),
+            metric: metric.into(),
+        };
+        let finite = |v: Option<f64>| v.filter(|v| v.is_finite());
+        set_or_remove_f64(&self.metric_value, &labels, finite(gauges.value));
+        set_or_remove_f64(&self.forecast_value, &labels, finite(gauges.forecast));
+        set_or_remove_f64(&self.forecast_peak, &labels, finite(gauges.peak));
+        set_or_remove_f64(&self.forecast_error, &labels, finite(gauges.error));
+        self.tracked()
+            .entry(policy_labels(namespace, policy))
+            .or_default()
+            .insert(metric.into());
+    }
+
+    /// Removes every series of one metric of a policy.
+    pub fn remove_metric(&self, namespace: &str, policy: &str, metric: &str) {
+        let key = policy_labels(namespace, policy);
+        if let Some(metrics) = self.tracked().get_mut(&key) {
+            metrics.remove(metric);
+        }
+        self.remove_metric_series(&key, metric);
+    }
+
+    /// Removes the series of every metric of a policy not named in `keep`, for a policy
+    /// whose spec dropped a metric.
+    pub fn retain_metrics(&self, namespace: &str, policy: &str, keep: &[&str]) {
+        let key = policy_labels(namespace, policy);
+        let dropped: Vec<String> = match self.tracked().get_mut(&key) {
+            Some(metrics) => {
+                let dropped = metrics
+                    .iter()
+                    .filter(|m| !keep.contains(&m.as_str()))
+                    .cloned()
+                    .collect();
+                metrics.retain(|m| keep.contains(&m.as_str()));
+                dropped
+            }
+            None => Vec::new(),
+        };
+        for metric in dropped {
+            self.remove_metric_series(&key, &metric);
+        }
+    }
+
+    /// Removes every series of a policy, for a deleted policy.
+    pub fn remove_policy(&self, namespace: &str, policy: &str) {
+        let key = policy_labels(namespace, policy);
+        for family in [
+            &self.current_replicas,
+            &self.reactive_replicas,
+            &self.predicted_replicas,
+            &self.desired_replicas,
+        ] {
+            family.remove(&key);
+        }
+        let metrics = self.tracked().remove(&key).unwrap_or_default();
+        for metric in metrics {
+            self.remove_metric_series(&key, &metric);
+        }
+    }
+
+    /// Sets `prescaler_leader` to 1 (leading) or 0.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// Sets the history cache's size.
+    pub fn set_cache_bytes(&self, bytes: usize) {
+        self.history_cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Everything, in the OpenMetrics text format (ending with `# EOF`).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    fn tracked(&self) -> std::sync::MutexGuard<'_, HashMap<PolicyLabels, BTreeSet<String>>> {
+        self.metrics_of.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remove_metric_series(&self, key: &PolicyLabels, metric: &str) {
+        let labels = MetricLabels {
+            namespace: key.namespace.clone(),
+            policy: key.policy.clone(),
+            metric: metric.into(),
+        };
+        for family in [
+            &self.metric_value,
+            &self.forecast_value,
+            &self.forecast_peak,
+            &self.forecast_error,
+        ] {
+            family.remove(&labels);
+        }
+    }
+}
+
+fn policy_labels(namespace: &str, policy: &str) -> PolicyLabels {
+    PolicyLabels {
+        namespace: namespace.into(),
+        policy: policy.into(),
+    }
+}
+
+fn set_or_remove(family: &Family<PolicyLabels, Gauge>, labels: &PolicyLabels, value: Option<i32>) {
+    match value {
+        Some(v) => {
+            family.get_or_create(labels).set(i64::from(v));
+        }
+        None => {
+            family.remove(labels);
+        }
+    }
+}
+
+fn set_or_remove_f64(
+    family: &Family<MetricLabels, FloatGauge>,
+    labels: &MetricLabels,
+    value: Option<f64>,
+) {
+    match value {
+        Some(v) => {
+            family.get_or_create(labels).set(v);
+        }
+        None => {
+            family.remove(labels);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_start_at_zero_with_both_results() {
+        let text = OperatorMetrics::new().encode();
+        assert!(
+            text.contains("prescaler_reconciles_total{result=\"success\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prescaler_reconciles_total{result=\"error\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("prescaler_prometheus_queries_total{outcome=\"ok\"} 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE prescaler_reconcile_duration_seconds histogram"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# UNIT prescaler_reconcile_duration_seconds seconds"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn retain_metrics_drops_only_the_metrics_left_out() {
+        let m = OperatorMetrics::new();
+        let g = MetricGauges {
+            value: Some(1.0),
+            ..MetricGauges::default()
+        };
+        m.set_metric("ns", "web", "rps", g);
+        m.set_metric("ns", "web", "cpu", g);
+        m.retain_metrics("ns", "web", &["cpu"]);
+        let text = m.encode();
+        assert!(!text.contains("metric=\"rps\""), "{text}");
+        assert!(text.contains("metric=\"cpu\""), "{text}");
+    }
+
+    #[test]
+    fn a_non_finite_value_removes_its_series() {
+        let m = OperatorMetrics::new();
+        let mut g = MetricGauges {
+            error: Some(0.8),
+            ..MetricGauges::default()
+        };
+        m.set_metric("ns", "web", "rps", g);
+        assert!(m.encode().contains("prescaler_forecast_error{"));
+        g.error = Some(f64::INFINITY);
+        m.set_metric("ns", "web", "rps", g);
+        assert!(!m.encode().contains("prescaler_forecast_error{"));
+    }
+}
