@@ -8,3 +8,5 @@ mod support;
 mod basics;
 #[path = "operator/faults.rs"]
 mod faults;
+#[path = "operator/leader.rs"]
+mod leader;

@@ -2,7 +2,7 @@
 //! caches, the forecasting engines, the Event recorder, leadership and the operator metrics.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -16,8 +16,10 @@ use kube::runtime::reflector::Store;
 use crate::metrics::{Auth, HistoryCache, Prometheus};
 use crate::policy::{ScalingPolicy, TargetRef};
 
+use super::leader::Leadership;
 use super::observe::{Engines, Problem};
 use super::target::{self, TargetError};
+use crate::telemetry::{MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult};
 
 /// A cache per Prometheus: the operator default and each policy override.
 struct Sources {
@@ -37,7 +39,9 @@ pub struct Context {
     pub engines: Engines,
     prometheus: Prometheus,
     sources: Mutex<Sources>,
-    leader: tokio::sync::watch::Receiver<bool>,
+    leader: Leadership,
+    /// The operator's own metrics.
+    pub metrics: Arc<OperatorMetrics>,
     failures: Mutex<HashMap<(String, String), u32>>,
     hpas: Store<HorizontalPodAutoscaler>,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
@@ -53,7 +57,8 @@ impl Context {
         prometheus: Prometheus,
         recorder: Recorder,
         sync_period: Duration,
-        leader: tokio::sync::watch::Receiver<bool>,
+        leader: Leadership,
+        metrics: Arc<OperatorMetrics>,
         hpas: Store<HorizontalPodAutoscaler>,
     ) -> Self {
         Self {
@@ -67,6 +72,7 @@ impl Context {
             }),
             prometheus,
             leader,
+            metrics,
             failures: Mutex::default(),
             hpas,
             resources: Mutex::default(),
@@ -75,7 +81,7 @@ impl Context {
 
     /// True while this process may write.
     pub fn is_leader(&self) -> bool {
-        *self.leader.borrow()
+        self.leader.is_leader()
     }
 
     /// The HPAs that scale the target, from the watched HPA cache.
@@ -205,31 +211,66 @@ impl Context {
         result: &Result<kube::runtime::controller::Action, super::reconcile::ReconcileError>,
         took: Duration,
     ) {
-        if result.is_ok() {
-            self.failures
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&(namespace.to_string(), name.to_string()));
+        match result {
+            Ok(_) => {
+                self.failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(namespace.to_string(), name.to_string()));
+                self.metrics.reconciled(ReconcileResult::Success, took);
+            }
+            Err(error) => {
+                self.metrics.reconciled(ReconcileResult::Error, took);
+                self.metrics.reconcile_error(error.reason());
+            }
         }
-        tracing::debug!(
-            ok = result.is_ok(),
-            took_ms = took.as_millis() as u64,
-            "reconciled"
-        );
     }
 
     /// Exports the history caches' size.
-    pub fn record_cache_bytes(&self, _cache: &HistoryCache<Prometheus>) {}
+    pub fn record_cache_bytes(&self) {
+        let sources = self.lock();
+        let bytes = sources.default.memory_bytes()
+            + sources
+                .overrides
+                .values()
+                .map(|(_, c)| c.memory_bytes())
+                .sum::<usize>();
+        self.metrics.set_cache_bytes(bytes);
+    }
 
     /// Exports one policy's numbers.
     pub fn record_policy(
         &self,
-        _namespace: &str,
-        _name: &str,
-        _spec: &crate::policy::ScalingPolicySpec,
-        _status: &crate::policy::ScalingPolicyStatus,
-        _observation: &super::observe::Observation,
+        namespace: &str,
+        name: &str,
+        status: &crate::policy::ScalingPolicyStatus,
+        observation: &super::observe::Observation,
     ) {
+        self.metrics.set_policy(
+            namespace,
+            name,
+            PolicyGauges {
+                current: status.current_replicas.unwrap_or(0),
+                reactive: status.reactive_replicas,
+                predicted: status.predicted_replicas,
+                desired: status.desired_replicas.unwrap_or(0),
+            },
+        );
+        for (metric, observed) in status.metrics.iter().zip(&observation.observed) {
+            self.metrics.set_metric(
+                namespace,
+                name,
+                &metric.name,
+                MetricGauges {
+                    value: observed.value,
+                    forecast: observed.forecast_at_lead,
+                    peak: observed.peak,
+                    error: observed.error,
+                },
+            );
+        }
+        let names: Vec<&str> = status.metrics.iter().map(|m| m.name.as_str()).collect();
+        self.metrics.retain_metrics(namespace, name, &names);
     }
 
     /// Forgets everything kept for policies that no longer exist.
@@ -238,6 +279,7 @@ impl Context {
             if !live.iter().any(|(n, p)| *n == namespace && *p == policy) {
                 tracing::info!(%namespace, %policy, "policy deleted; dropping its history and models");
                 self.engines.forget(&namespace, &policy);
+                self.metrics.remove_policy(&namespace, &policy);
                 let sources = self.lock();
                 sources.default.forget(&namespace, &policy);
                 for (_, cache) in sources.overrides.values() {

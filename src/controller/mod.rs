@@ -24,6 +24,8 @@ pub mod leader;
 use crate::cli::RunArgs;
 use crate::metrics::Prometheus;
 use crate::policy::ScalingPolicy;
+use crate::telemetry::{Health, OperatorMetrics, TelemetryServer};
+use leader::{Elector, Leadership, LeaseConfig};
 
 pub use context::Context;
 use reconcile::{ReconcileError, reconcile};
@@ -103,12 +105,68 @@ fn error_policy(policy: Arc<ScalingPolicy>, error: &ReconcileError, ctx: Arc<Con
     Action::requeue(wait)
 }
 
+/// Becomes true once SIGTERM or Ctrl-C arrives.
+fn shutdown_flag() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing the reconciles in flight");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+async fn stopped(mut flag: tokio::sync::watch::Receiver<bool>) {
+    let _ = flag.wait_for(|stop| *stop).await;
+}
+
+/// A stream that ticks each time this process becomes the leader, so that it reconciles
+/// every policy at once instead of waiting for their next sync.
+fn on_becoming_leader(
+    leadership: Leadership,
+    metrics: Arc<OperatorMetrics>,
+) -> impl futures::Stream<Item = ()> {
+    metrics.set_leader(leadership.is_leader());
+    futures::stream::unfold(
+        (leadership, metrics),
+        |(mut leadership, metrics)| async move {
+            loop {
+                let leader = leadership.changed().await;
+                metrics.set_leader(leader);
+                if leader {
+                    tracing::info!("became the leader; reconciling every policy");
+                    return Some(((), (leadership, metrics)));
+                }
+                tracing::warn!("lost leadership; writes stopped");
+            }
+        },
+    )
+}
+
 async fn run_async(args: RunArgs) -> crate::Result<()> {
     let prometheus = Prometheus::new(&args.prometheus)
         .map_err(|e| crate::Error::Operator(format!("Prometheus: {e}")))?;
     let client = client(&args).await?;
-    let identity = identity(&args);
-    let (_leader_tx, leader_rx) = tokio::sync::watch::channel(true);
+    let stop = shutdown_flag();
+    let metrics = Arc::new(OperatorMetrics::new());
+    let health = Health::new();
+    let server = TelemetryServer::bind(args.metrics_addr)
+        .await
+        .map_err(|e| crate::Error::Operator(e.to_string()))?;
+    tracing::info!(addr = %server.local_addr(), "telemetry listening");
+    let telemetry =
+        tokio::spawn(server.run(metrics.clone(), health.clone(), stopped(stop.clone())));
+
+    let (leadership, mut elector, identity) = if args.leader_elect {
+        let config =
+            LeaseConfig::from_run_args(&args).map_err(|e| crate::Error::Operator(e.to_string()))?;
+        let identity = config.identity.clone();
+        tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), %identity, "leader election on");
+        let (leadership, elector) = Elector::spawn(client.clone(), config);
+        (leadership, Some(elector), identity)
+    } else {
+        (Leadership::always(), None, identity(&args))
+    };
     let recorder = Recorder::new(
         client.clone(),
         Reporter {
@@ -138,7 +196,8 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         prometheus,
         recorder,
         Duration::from_secs(args.sync_period.max(1)),
-        leader_rx,
+        leadership.clone(),
+        metrics.clone(),
         hpas,
     ));
     let policies: Api<ScalingPolicy> = match &args.namespace {
@@ -147,15 +206,18 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     };
     let controller = Controller::new(policies, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
-        .graceful_shutdown_on(shutdown_signal());
+        .reconcile_all_on(on_becoming_leader(leadership, metrics.clone()))
+        .graceful_shutdown_on(stopped(stop.clone()));
     let store = controller.store();
     let janitor_ctx = ctx.clone();
     let janitor_store = store.clone();
+    let janitor_health = health.clone();
     let janitor = tokio::spawn(async move {
         if janitor_store.wait_until_ready().await.is_err() {
             return;
         }
         tracing::info!("ScalingPolicy watch synced");
+        janitor_health.set_ready(true);
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
@@ -168,16 +230,39 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         }
     });
     tracing::info!(%identity, namespace = args.namespace.as_deref().unwrap_or("(all)"), "prescaler operator starting");
-    controller
+    let run = controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "controller event");
             }
-        })
-        .await;
+        });
+    let outcome = match elector.as_mut() {
+        Some(elector) => {
+            tokio::select! {
+                () = run => Ok(()),
+                ended = elector.join() => Err(crate::Error::Operator(format!(
+                    "leader election stopped ({}); exiting so that a restart can rejoin it",
+                    ended.err().map_or_else(|| "ended".to_string(), |e| e.to_string())
+                ))),
+            }
+        }
+        None => {
+            run.await;
+            Ok(())
+        }
+    };
     janitor.abort();
     hpa_watch.abort();
+    if let Some(elector) = elector
+        && outcome.is_ok()
+    {
+        match elector.release().await {
+            Ok(()) => tracing::info!("released the leader Lease"),
+            Err(error) => tracing::warn!(%error, "could not release the leader Lease"),
+        }
+    }
+    let _ = telemetry.await;
     tracing::info!("prescaler operator stopped");
-    Ok(())
+    outcome
 }

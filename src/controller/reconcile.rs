@@ -43,7 +43,7 @@ impl ReconcileError {
     pub fn reason(&self) -> &'static str {
         match self {
             ReconcileError::Target(e) => e.reason(),
-            ReconcileError::Api { what, .. } => what,
+            ReconcileError::Api { .. } => "KubernetesApi",
         }
     }
 }
@@ -113,6 +113,9 @@ async fn reconcile_inner(
     let mut events = Events::new();
     let action = evaluate(policy, ctx, namespace, &mut status, &mut events, now, sync).await?;
     announce_transitions(&before, &status, &mut events);
+    if !ctx.is_leader() {
+        return Ok(Action::requeue(sync));
+    }
     if status != before {
         let policies: Api<ScalingPolicy> = Api::namespaced(ctx.client.clone(), namespace);
         let patch = serde_json::json!({ "status": status });
@@ -351,7 +354,7 @@ async fn evaluate(
         }
     };
     let observation = observe(&cache, &ctx.engines, namespace, &name, spec, &scale, now).await;
-    ctx.record_cache_bytes(&cache);
+    ctx.record_cache_bytes();
 
     // 5. Decide.
     let behavior = ResolvedBehavior::resolve(spec.behavior.as_ref());
@@ -373,7 +376,8 @@ async fn evaluate(
 
     // 6. Act by mode.
     let mut wrote = false;
-    if may_write {
+    // Leadership can be lost while metrics were read: check again right before writing.
+    if may_write && ctx.is_leader() {
         match spec.mode {
             Mode::Auto if decision.replicas != scale.replicas => {
                 target::write_scale(
@@ -434,7 +438,7 @@ async fn evaluate(
     models.dedup();
     status.model = (!models.is_empty()).then(|| models.join(","));
     conditions_after_decision(status, &decision, &observation, spec, now);
-    ctx.record_policy(namespace, &name, spec, status, &observation);
+    ctx.record_policy(namespace, &name, status, &observation);
     Ok(Action::requeue(sync))
 }
 
