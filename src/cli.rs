@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start-up; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the operator: watch ScalingPolicies and scale their targets ahead of the traffic.
