@@ -368,7 +368,7 @@ mod tests {
             ((now + 95).div_euclid(30) * 30) as f64 / 60.0
         );
         let bytes = cache.memory_bytes();
-        assert!(bytes >= 20_161 * 8 && bytes < 20_161 * 8 + 4096, "{bytes}");
+        assert!((20_161 * 8..20_161 * 8 + 4096).contains(&bytes), "{bytes}");
 
         cache
             .history(&key("http"), "changed", week, 30, now + 95)

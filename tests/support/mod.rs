@@ -3,3 +3,4 @@
 pub mod cel;
 pub mod kube_api;
 pub mod policy;
+pub mod prometheus;
