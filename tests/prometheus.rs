@@ -480,3 +480,91 @@ async fn the_built_in_cpu_and_memory_queries_select_the_targets_pods_on_a_real_s
         "an odd namespace stays a string: {err}"
     );
 }
+
+#[test]
+fn simulate_replays_the_history_read_from_prometheus() {
+    let mut series = web(DAY + 600);
+    series.sample_every = 60;
+    let server = PrometheusServer::start(vec![series]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["simulate", "--prometheus", &server.url(), "--query", QUERY])
+        .args(["--history", "1d", "--step", "1m", "--json"])
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["trace"], format!("prometheus {QUERY}"));
+    assert_eq!(report["strategies"].as_array().unwrap().len(), 5);
+
+    // The default capacity makes the history's peak need 20 pods: the peak of the 2-minute
+    // rates over the day, which lies within the trace's per-minute extremes.
+    let trace = TraceRate::load(&nasa());
+    let peak_minute = (NASA_AT - DAY as i64..=NASA_AT)
+        .step_by(60)
+        .map(|t| trace.at(t))
+        .fold(0.0, f64::max);
+    let capacity = report["capacity_per_pod"].as_f64().unwrap();
+    assert!(
+        capacity * 20.0 <= peak_minute * 1.001 && capacity * 20.0 >= peak_minute * 0.5,
+        "capacity {capacity} × 20 vs the trace's busiest minute {peak_minute}"
+    );
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
+        .args(["simulate", "--prometheus", &server.url(), "--json"])
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--query"));
+}
+
+/// The numbers in docs/benchmarks.md ("Reading history from Prometheus"). Prints, asserts
+/// nothing about time: `cargo test --release --test prometheus -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a test; see docs/benchmarks.md"]
+async fn measure_a_week_of_history() {
+    let mut series = web(7 * DAY + 600);
+    series.sample_every = 60;
+    let server = PrometheusServer::start(vec![series]);
+    let proxy = RecordingProxy::start(&server.url());
+    for step in [60, 30] {
+        proxy.clear();
+        let prometheus = Prometheus::new(&args(&proxy.url())).unwrap();
+        let cache = HistoryCache::new(prometheus.clone());
+        let began = std::time::Instant::now();
+        let s = cache
+            .history(&key("http"), QUERY, 7 * DAY, step, server.now())
+            .await
+            .unwrap();
+        let first = began.elapsed();
+        let wire: usize = proxy.requests().iter().map(|r| r.response_bytes).sum();
+        let initial = (proxy.requests().len(), prometheus.stats().bytes);
+        proxy.clear();
+        let began = std::time::Instant::now();
+        cache
+            .history(&key("http"), QUERY, 7 * DAY, step, unix_now())
+            .await
+            .unwrap();
+        let cycle = began.elapsed();
+        println!(
+            "step {step}s: {} points; initial fetch {:.0} ms, {} range queries, {} bytes on the wire (gzip), {} bytes JSON; next cycle {} query, {} bytes on the wire, {:.1} ms; cache {} bytes",
+            s.len(),
+            first.as_secs_f64() * 1e3,
+            initial.0,
+            wire,
+            initial.1,
+            proxy.requests().len(),
+            proxy
+                .requests()
+                .iter()
+                .map(|r| r.response_bytes)
+                .sum::<usize>(),
+            cycle.as_secs_f64() * 1e3,
+            cache.memory_bytes()
+        );
+    }
+}
