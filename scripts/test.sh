@@ -37,6 +37,21 @@ fi
 echo "== helm: $(command -v helm)"
 helm version --short
 
+# tests/prometheus.rs runs the real Prometheus server and loads history with promtool; both
+# come with Debian's prometheus package.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing prometheus and promtool (Debian package prometheus)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1; then
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+  fi
+  # The package starts a system-wide Prometheus on :9090 where systemd runs; the tests start
+  # their own on free ports, so it is not needed (and may not be running at all).
+fi
+echo "== prometheus: $(command -v prometheus) ($(prometheus --version 2>&1 | head -n1))"
+
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"

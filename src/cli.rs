@@ -29,6 +29,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once at start-up; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the operator: watch ScalingPolicies and scale their targets ahead of the traffic.
@@ -106,9 +108,28 @@ pub const DEFAULT_POLICY: &str = "examples/web-requestrate.yaml";
 /// Options of `prescaler simulate`.
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
-    /// Trace file (`timestamp,value` CSV, value per interval).
+    /// Trace file (`timestamp,value` CSV, value per interval). Ignored with --prometheus.
     #[arg(long, default_value = DEFAULT_TRACE, env = "PRESCALER_TRACE")]
     pub trace: PathBuf,
+    /// Replay the workload's own recent history instead of a trace file: read --query from
+    /// this Prometheus (the other --prometheus-* flags apply as for `run`).
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// With --prometheus: PromQL returning the workload's load in requests per second, one
+    /// series, e.g. `sum(rate(http_requests_total{job="web"}[2m]))`.
+    #[arg(
+        long,
+        value_name = "PROMQL",
+        requires = "prometheus",
+        env = "PRESCALER_QUERY"
+    )]
+    pub query: Option<String>,
+    /// With --prometheus: how much history to read, ending now.
+    #[arg(long, default_value = "7d", value_parser = parse_duration, env = "PRESCALER_HISTORY")]
+    pub history: u64,
+    /// With --prometheus: resolution of the history read.
+    #[arg(long, default_value = "1m", value_parser = parse_duration, env = "PRESCALER_STEP")]
+    pub step: u64,
     /// ScalingPolicy YAML; its first RequestRate or PromQL metric stands for the trace.
     #[arg(long, default_value = DEFAULT_POLICY, env = "PRESCALER_POLICY")]
     pub policy: PathBuf,
@@ -217,8 +238,47 @@ pub fn run(cli: Cli) -> crate::Result<()> {
     }
 }
 
+/// The workload's recent history from Prometheus as a trace: rates (per second) become
+/// amounts per step, as trace files hold them.
+fn trace_from_prometheus(args: &SimulateArgs) -> crate::Result<Trace> {
+    use crate::metrics::{HistoryCache, Prometheus, SeriesKey};
+    let query = args.query.as_deref().ok_or_else(|| {
+        crate::Error::Policy(
+            "--prometheus needs --query, e.g. --query 'sum(rate(http_requests_total{job=\"web\"}[2m]))'"
+                .to_string(),
+        )
+    })?;
+    let step = args.step.max(1);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let series = runtime.block_on(async {
+        let prometheus = Prometheus::new(&args.prometheus)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let key = SeriesKey {
+            namespace: String::new(),
+            policy: "simulate".to_string(),
+            metric: "load".to_string(),
+        };
+        HistoryCache::new(prometheus)
+            .history(&key, query, args.history, step, now)
+            .await
+    })?;
+    let mut series = series;
+    series.values.iter_mut().for_each(|v| *v *= step as f64);
+    Ok(Trace {
+        name: format!("prometheus {query}"),
+        series,
+    })
+}
+
 fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
-    let trace = Trace::load(&args.trace)?;
+    let trace = match &args.prometheus.url {
+        Some(_) => trace_from_prometheus(args)?,
+        None => Trace::load(&args.trace)?,
+    };
     let policy_text = std::fs::read_to_string(&args.policy)
         .map_err(|e| crate::Error::Policy(format!("cannot read {}: {e}", args.policy.display())))?;
     let policy = policy::ScalingPolicy::from_yaml(&policy_text)

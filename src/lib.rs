@@ -27,6 +27,9 @@ pub enum Error {
     /// A policy file could not be used.
     #[error("{0}")]
     Policy(String),
+    /// Metrics could not be read.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricError),
     /// A simulation could not run.
     #[error(transparent)]
     Simulation(#[from] crate::sim::run::SimError),

@@ -57,6 +57,8 @@ pub struct Observation {
     pub metrics_problem: Option<Problem>,
     /// Why a forecast was not used (first such metric).
     pub forecast_problem: Option<Problem>,
+    /// Each read from Prometheus this cycle: whether it worked and how long it took.
+    pub reads: Vec<(bool, std::time::Duration)>,
 }
 
 /// The forecasting engines, one per policy metric, kept across reconciles so a model choice
@@ -168,7 +170,16 @@ pub async fn observe<S: MetricSource>(
             forecast_peak: None,
             per_replica: 0.0,
         };
-        let read = read_metric(cache, &key, metric, namespace, scale, history, step, now).await;
+        let read = read_metric(
+            cache,
+            &key,
+            metric,
+            namespace,
+            scale,
+            (history, step, now),
+            &mut out.reads,
+        )
+        .await;
         match read {
             Err(problem) => {
                 out.metrics_problem.get_or_insert(problem);
@@ -265,23 +276,21 @@ fn use_forecast(
 }
 
 /// The metric's history, its current HPA reading and how much of it one replica carries.
-#[allow(clippy::too_many_arguments)]
 async fn read_metric<S: MetricSource>(
     cache: &HistoryCache<S>,
     key: &SeriesKey,
     metric: &MetricSpec,
     namespace: &str,
     scale: &ScaleView,
-    history: u64,
-    step: u64,
-    now: i64,
+    (history, step, now): (u64, u64, i64),
+    reads: &mut Vec<(bool, std::time::Duration)>,
 ) -> Result<(Series, Reading, f64), Problem> {
     let name = key.metric.as_str();
     let q = queries(metric, namespace, &scale.selector).map_err(|e| metric_problem(name, &e))?;
-    let series = cache
-        .history(key, &q.value, history, step, now)
-        .await
-        .map_err(|e| metric_problem(name, &e))?;
+    let started = std::time::Instant::now();
+    let series = cache.history(key, &q.value, history, step, now).await;
+    reads.push((series.is_ok(), started.elapsed()));
+    let series = series.map_err(|e| metric_problem(name, &q.explain(e)))?;
     let value = latest(&series).map_or(0.0, |(_, v)| v);
     let pods = scale.observed.max(0);
     let per_pod = |target: f64| -> Reading {
@@ -327,10 +336,12 @@ async fn read_metric<S: MetricSource>(
                     metric: format!("{}/requests", key.metric),
                     ..key.clone()
                 };
+                let started = std::time::Instant::now();
                 let requests = cache
                     .history(&requests_key, requests_query, REQUESTS_WINDOW, step, now)
-                    .await
-                    .map_err(|e| metric_problem(name, &e))?;
+                    .await;
+                reads.push((requests.is_ok(), started.elapsed()));
+                let requests = requests.map_err(|e| metric_problem(name, &q.explain(e)))?;
                 let requests = latest(&requests).map_or(0.0, |(_, v)| v);
                 let per_replica = if pods > 0 {
                     f64::from(percent) / 100.0 * requests / f64::from(pods)

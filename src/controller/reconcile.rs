@@ -355,6 +355,9 @@ async fn evaluate(
     };
     let observation = observe(&cache, &ctx.engines, namespace, &name, spec, &scale, now).await;
     ctx.record_cache_bytes();
+    for (ok, took) in &observation.reads {
+        ctx.metrics.prometheus_query(*ok, *took);
+    }
 
     // 5. Decide.
     let behavior = ResolvedBehavior::resolve(spec.behavior.as_ref());

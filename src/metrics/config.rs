@@ -7,7 +7,7 @@ use clap::Args;
 /// Connection settings for Prometheus or a Prometheus-compatible backend (Thanos, Mimir,
 /// Cortex, VictoriaMetrics). Secrets are read from files so they never appear in the
 /// process list, the environment of `kubectl describe pod`, logs or errors.
-#[derive(Clone, Debug, Default, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct PrometheusArgs {
     /// Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090
     /// (a path prefix such as https://mimir.example/prometheus is kept).
@@ -91,4 +91,43 @@ pub struct PrometheusArgs {
         env = "PRESCALER_PROMETHEUS_CONCURRENCY"
     )]
     pub concurrency: usize,
+    /// Longest a policy's reads may take in one reconcile, retries and back-off included;
+    /// past it the read fails with a Timeout and the policy's fallback applies.
+    #[arg(long = "prometheus-deadline", id = "prometheus_deadline", value_name = "DURATION", default_value = "30s", value_parser = crate::cli::parse_duration, env = "PRESCALER_PROMETHEUS_DEADLINE")]
+    pub deadline: u64,
+    /// Consecutive failed reads (unreachable, 5xx, timeout) that open the circuit breaker:
+    /// reads then fail at once, without asking Prometheus, until the cool-down ends.
+    #[arg(
+        long = "prometheus-breaker-failures",
+        id = "prometheus_breaker_failures",
+        value_name = "N",
+        default_value_t = 5,
+        env = "PRESCALER_PROMETHEUS_BREAKER_FAILURES"
+    )]
+    pub breaker_failures: u32,
+    /// How long an open circuit breaker waits before letting one probe through.
+    #[arg(long = "prometheus-breaker-cooldown", id = "prometheus_breaker_cooldown", value_name = "DURATION", default_value = "30s", value_parser = crate::cli::parse_duration, env = "PRESCALER_PROMETHEUS_BREAKER_COOLDOWN")]
+    pub breaker_cooldown: u64,
+}
+
+/// The same defaults as the flags: `PrometheusArgs { url, ..Default::default() }` behaves
+/// like `--prometheus URL` alone.
+impl Default for PrometheusArgs {
+    fn default() -> Self {
+        Self {
+            url: None,
+            bearer_token_file: None,
+            username: None,
+            password_file: None,
+            headers: Vec::new(),
+            ca_file: None,
+            insecure_skip_tls_verify: false,
+            timeout: 10,
+            retries: 2,
+            concurrency: 8,
+            deadline: 30,
+            breaker_failures: 5,
+            breaker_cooldown: 30,
+        }
+    }
 }

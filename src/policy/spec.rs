@@ -264,6 +264,12 @@ pub struct CpuTarget {
     /// Target average usage per replica in cores, as a quantity (e.g. `500m`). Must be > 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_per_replica: Option<Quantity>,
+    /// PromQL for the CPU usage of the whole workload in cores, replacing the built-in
+    /// query (summed `rate(container_cpu_usage_seconds_total[2m])` of the target's pods).
+    /// Must return exactly one series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub query: Option<String>,
 }
 
 /// How much memory one replica should use.
@@ -273,6 +279,12 @@ pub struct CpuTarget {
 pub struct MemoryTarget {
     /// Target average working-set memory per replica, as a quantity (e.g. `512Mi`). Must be > 0.
     pub target_average_value: Quantity,
+    /// PromQL for the memory of the whole workload in bytes, replacing the built-in query
+    /// (summed `container_memory_working_set_bytes` of the target's pods). Must return
+    /// exactly one series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub query: Option<String>,
 }
 
 /// Forecast models.

@@ -291,6 +291,13 @@ fn check_metric(p: &mut Problems, path: &str, metric: &MetricSpec) {
             }
             _ => {}
         }
+        if let Some(query) = &cpu.query {
+            p.non_empty(
+                &format!("{cpu_path}.query"),
+                query,
+                "sum(rate(container_cpu_usage_seconds_total{namespace=\"shop\", pod=~\"web-.*\"}[2m]))",
+            );
+        }
     }
     if let (MetricType::Memory, Some(memory)) = (kind, &metric.memory) {
         p.positive_quantity(
@@ -298,6 +305,13 @@ fn check_metric(p: &mut Problems, path: &str, metric: &MetricSpec) {
             &memory.target_average_value,
             "\"512Mi\" or \"2Gi\"",
         );
+        if let Some(query) = &memory.query {
+            p.non_empty(
+                &format!("{path}.memory.query"),
+                query,
+                "sum(container_memory_working_set_bytes{namespace=\"shop\", pod=~\"web-.*\", container!=\"\"})",
+            );
+        }
     }
 }
 

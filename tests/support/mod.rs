@@ -5,3 +5,4 @@ pub mod helm;
 pub mod kube_api;
 pub mod operator;
 pub mod policy;
+pub mod prometheus;

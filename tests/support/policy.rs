@@ -112,6 +112,7 @@ pub fn cpu_utilization(percent: i32) -> MetricSpec {
         cpu: Some(CpuTarget {
             target_utilization: Some(percent),
             target_per_replica: None,
+            query: None,
         }),
         ..metric(MetricType::Cpu)
     }
@@ -122,6 +123,7 @@ pub fn cpu_cores(cores: &str) -> MetricSpec {
         cpu: Some(CpuTarget {
             target_utilization: None,
             target_per_replica: Some(Quantity::new(cores)),
+            query: None,
         }),
         ..metric(MetricType::Cpu)
     }
@@ -131,6 +133,7 @@ pub fn memory(value: &str) -> MetricSpec {
     MetricSpec {
         memory: Some(MemoryTarget {
             target_average_value: Quantity::new(value),
+            query: None,
         }),
         ..metric(MetricType::Memory)
     }
