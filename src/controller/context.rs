@@ -44,8 +44,12 @@ pub struct Context {
     pub metrics: Arc<OperatorMetrics>,
     failures: Mutex<HashMap<(String, String), u32>>,
     hpas: Store<HorizontalPodAutoscaler>,
+    last_runs: Mutex<HashMap<PolicyKey, (Instant, Option<i64>)>>,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
 }
+
+/// A policy as (namespace, name).
+type PolicyKey = (String, String);
 
 /// How long a discovered API resource is trusted before it is looked up again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
@@ -75,6 +79,7 @@ impl Context {
             metrics,
             failures: Mutex::default(),
             hpas,
+            last_runs: Mutex::default(),
             resources: Mutex::default(),
         }
     }
@@ -226,6 +231,33 @@ impl Context {
         }
     }
 
+    /// How long to wait when a policy was reconciled less than a sync period ago and its
+    /// spec did not change since: the watch event of the operator's own status write must
+    /// not start the next reconcile at once.
+    pub fn too_soon(
+        &self,
+        namespace: &str,
+        name: &str,
+        generation: Option<i64>,
+        sync: Duration,
+    ) -> Option<Duration> {
+        let runs = self.last_runs.lock().unwrap_or_else(|e| e.into_inner());
+        let (at, seen) = runs.get(&(namespace.to_string(), name.to_string()))?;
+        let elapsed = at.elapsed();
+        (*seen == generation && elapsed < sync).then(|| sync - elapsed)
+    }
+
+    /// Records a completed reconcile of the policy at `generation`.
+    pub fn ran(&self, namespace: &str, name: &str, generation: Option<i64>) {
+        self.last_runs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                (namespace.to_string(), name.to_string()),
+                (Instant::now(), generation),
+            );
+    }
+
     /// Exports the history caches' size.
     pub fn record_cache_bytes(&self) {
         let sources = self.lock();
@@ -279,6 +311,10 @@ impl Context {
             if !live.iter().any(|(n, p)| *n == namespace && *p == policy) {
                 tracing::info!(%namespace, %policy, "policy deleted; dropping its history and models");
                 self.engines.forget(&namespace, &policy);
+                self.last_runs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(namespace.clone(), policy.clone()));
                 self.metrics.remove_policy(&namespace, &policy);
                 let sources = self.lock();
                 sources.default.forget(&namespace, &policy);

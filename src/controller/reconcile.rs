@@ -105,10 +105,24 @@ async fn reconcile_inner(
         // Standbys watch but never write; they look again once they lead.
         return Ok(Action::requeue(sync));
     }
+    let generation = policy.metadata.generation;
+    if let Some(wait) = ctx.too_soon(namespace, name, generation, sync) {
+        let status = policy.status.as_ref();
+        let invalid = status.is_some_and(|s| {
+            s.observed_generation == generation
+                && report::condition(&s.conditions, condition::READY)
+                    .is_some_and(|c| c.reason == "InvalidSpec")
+        });
+        // An invalid spec waits for the user's next change, not for a timer.
+        return Ok(if invalid {
+            Action::await_change()
+        } else {
+            Action::requeue(wait)
+        });
+    }
     let now = unix_now();
     let before = policy.status.clone().unwrap_or_default();
     let mut status = before.clone();
-    let generation = policy.metadata.generation;
     status.observed_generation = generation;
     let mut events = Events::new();
     let action = evaluate(policy, ctx, namespace, &mut status, &mut events, now, sync).await?;
@@ -131,6 +145,7 @@ async fn reconcile_inner(
             .await
             .map_err(api("writing status"))?;
     }
+    ctx.ran(namespace, name, generation);
     let reference = policy.object_ref(&());
     for e in events {
         if let Err(error) = ctx.recorder.publish(&e, &reference).await {

@@ -49,10 +49,22 @@ pub fn plan_state(status: &ScalingPolicyStatus) -> PlanState {
 }
 
 /// Stores the decision's memory in status: recommendations, and scale events oldest first.
+///
+/// Of several recommendations with the same replica count only the newest is kept: every
+/// stabilization window ends now, so a window that holds an older one holds the newest as
+/// well, and the highest (scale-down) and lowest (scale-up) values over any window stay the
+/// same. The list is then bounded by the number of distinct counts, not by the sync rate.
 pub fn store_plan_state(status: &mut ScalingPolicyStatus, state: &PlanState) {
-    status.recommendations = state
+    let mut seen = std::collections::HashSet::new();
+    let mut newest_first: Vec<&PlanRecommendation> = state
         .recommendations
         .iter()
+        .rev()
+        .filter(|r| seen.insert(r.replicas))
+        .collect();
+    newest_first.reverse();
+    status.recommendations = newest_first
+        .into_iter()
         .map(|r| Recommendation {
             time: time(r.time),
             replicas: r.replicas,
@@ -176,5 +188,35 @@ mod tests {
         store_plan_state(&mut status, &state);
         assert_eq!(status.scale_events[0].change, -1);
         assert_eq!(plan_state(&status), state);
+    }
+
+    #[test]
+    fn stored_recommendations_keep_the_newest_of_each_count() {
+        let rec = |time, replicas| PlanRecommendation { time, replicas };
+        let state = PlanState {
+            recommendations: vec![rec(1, 10), rec(2, 4), rec(3, 10), rec(4, 4), rec(5, 6)],
+            ..PlanState::default()
+        };
+        let mut status = ScalingPolicyStatus::default();
+        store_plan_state(&mut status, &state);
+        let kept = plan_state(&status).recommendations;
+        assert_eq!(kept, vec![rec(3, 10), rec(4, 4), rec(5, 6)]);
+        // The same stabilized answers for any window ending at 5.
+        for from in 0..=5 {
+            let max = |recs: &[PlanRecommendation]| {
+                recs.iter()
+                    .filter(|r| r.time >= from)
+                    .map(|r| r.replicas)
+                    .max()
+            };
+            let min = |recs: &[PlanRecommendation]| {
+                recs.iter()
+                    .filter(|r| r.time >= from)
+                    .map(|r| r.replicas)
+                    .min()
+            };
+            assert_eq!(max(&kept), max(&state.recommendations), "from {from}");
+            assert_eq!(min(&kept), min(&state.recommendations), "from {from}");
+        }
     }
 }
