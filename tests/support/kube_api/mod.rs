@@ -19,6 +19,14 @@
 //!   clusterroles, clusterrolebindings, roles and rolebindings (stored, never enforced);
 //!   `coordination.k8s.io/v1` leases; `apiextensions.k8s.io/v1` customresourcedefinitions.
 //!   The namespaces `default`, `kube-system`, `kube-public` and `kube-node-lease` exist.
+//! - **Events**: `v1` and `events.k8s.io/v1` `events` are one store (kept in the core
+//!   form), converted on every read, write and watch event as the real server converts
+//!   them: `regarding` ↔ `involvedObject`, `note` ↔ `message`, `reportingController` ↔
+//!   `reportingComponent`, `deprecatedSource` ↔ `source`, `deprecatedFirstTimestamp`,
+//!   `deprecatedLastTimestamp`, `deprecatedCount` ↔ `firstTimestamp`, `lastTimestamp`,
+//!   `count`; `eventTime`, `series`, `related`, `reason`, `type`, `action` and
+//!   `reportingInstance` keep their names. So what kube-rs's `Recorder` publishes is
+//!   what `kubectl describe` lists.
 //! - **CRDs**: creating one serves each served version of its resource at once (scope,
 //!   short names, categories, status and scale subresources); updating it re-reads them
 //!   and deleting it stops serving them and deletes their objects. Schema `default`s are
@@ -30,8 +38,12 @@
 //!   column JSONPath subset: `.a.b`, `.a[0]`, `.a[*].b`, `.a[?(@.k=="v")].b` (`==`, `!=`).
 //!   `as=PartialObjectMetadata` (and `...List`) returns the metadata only.
 //! - **Reads**: get (404 with a `Status` body); list with `labelSelector` (`=`, `==`,
-//!   `!=`, `in`, `notin`, `key`, `!key`) and `fieldSelector` on `metadata.name` and
-//!   `metadata.namespace` (`=`, `==`, `!=`); watch from a resourceVersion with
+//!   `!=`, `in`, `notin`, `key`, `!key`) and `fieldSelector` (`=`, `==`, `!=`) on
+//!   `metadata.name` and `metadata.namespace`, and on core Events also
+//!   `involvedObject.{kind,namespace,name,uid,apiVersion,resourceVersion,fieldPath}`,
+//!   `reason`, `type`, `reportingComponent` and `source` (`source.component`, else
+//!   `reportingComponent`), on `events.k8s.io` Events `regarding.*`, `reason`, `type` and
+//!   `reportingController`; watch from a resourceVersion with
 //!   ADDED/MODIFIED/DELETED (an object that starts or stops matching the selectors is
 //!   ADDED or DELETED), BOOKMARK every [`Options::bookmark_interval`] with
 //!   `allowWatchBookmarks=true`, `sendInitialEvents=true` (ending with the
@@ -99,12 +111,17 @@
 //! - The workload controller creates no ReplicaSets or Pods and sets no conditions, and
 //!   nothing garbage-collects by `ownerReferences`. `DeleteOptions` (preconditions, propagation, grace period) are
 //!   ignored.
-//! - Field selectors know only `metadata.name` and `metadata.namespace`; any other field
-//!   gets `400 field label not supported`, also where a real server knows it (such as
-//!   `status.phase` on pods).
+//! - Field selectors know only `metadata.name`, `metadata.namespace` and the Event fields
+//!   above; any other field gets `400 field label not supported`, also where a real
+//!   server knows it (such as `status.phase` on pods).
+//! - Event conversion only renames fields: nothing is defaulted or validated (a real
+//!   server requires `eventTime`, `reportingController` and `reportingInstance` on an
+//!   `events.k8s.io` create and serialises empty `source`/timestamps), and fields
+//!   neither version has are kept.
 
 mod controllers;
 mod discovery;
+mod events;
 mod faults;
 mod meta;
 mod patch;

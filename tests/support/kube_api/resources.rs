@@ -117,6 +117,16 @@ impl ResourceDef {
         }
     }
 
+    /// The group under which this resource's objects are stored: `events.k8s.io` Events
+    /// are core Events.
+    pub fn storage_group(&self) -> &str {
+        if super::events::is_events_api(self) {
+            ""
+        } else {
+            &self.group
+        }
+    }
+
     pub fn list_kind(&self) -> String {
         format!("{}List", self.kind)
     }

@@ -1,8 +1,11 @@
-//! Label selectors (`=`, `==`, `!=`, `in`, `notin`, exists, `!`exists) and the field
-//! selectors every resource supports (`metadata.name`, `metadata.namespace`).
+//! Label selectors (`=`, `==`, `!=`, `in`, `notin`, exists, `!`exists) and field
+//! selectors: `metadata.name` and `metadata.namespace` on every resource, and the Event
+//! fields on Events.
 
 use serde_json::Value;
 
+use super::events;
+use super::resources::ResourceDef;
 use super::status::ApiError;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -110,12 +113,14 @@ impl LabelSelector {
     }
 }
 
-/// A parsed field selector over `metadata.name` and `metadata.namespace`.
+/// A parsed field selector; its fields are named as in the stored form of the objects.
 #[derive(Clone, Debug, Default)]
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
 impl FieldSelector {
-    pub fn parse(text: &str) -> Result<Self, ApiError> {
+    /// Parses a field selector on `def`, whose fields are `metadata.name`,
+    /// `metadata.namespace` and for Events those of [`events::field_label`].
+    pub fn parse(def: &ResourceDef, text: &str) -> Result<Self, ApiError> {
         let mut terms = Vec::new();
         for term in split_terms(text) {
             let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
@@ -130,24 +135,27 @@ impl FieldSelector {
                 )));
             };
             let field = field.trim();
-            if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {field}"
-                )));
+            let field = match field {
+                "metadata.name" | "metadata.namespace" => Some(field.to_string()),
+                _ => events::field_label(def, field).flatten(),
             }
-            terms.push((field.to_string(), equal, value.trim().to_string()));
+            .ok_or_else(|| ApiError::bad_request(format!("field label not supported: {field}")))?;
+            terms.push((field, equal, value.trim().to_string()));
         }
         Ok(Self(terms))
     }
 
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
-            let key = field.trim_start_matches("metadata.");
-            let actual = object
-                .pointer(&format!("/metadata/{key}"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            (actual == value) == *equal
+            let actual = match field.strip_prefix("metadata.") {
+                Some(key) => object
+                    .pointer(&format!("/metadata/{key}"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                None => events::field_value(object, field),
+            };
+            (actual == *value) == *equal
         })
     }
 }

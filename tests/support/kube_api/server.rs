@@ -296,7 +296,7 @@ fn verb(shared: &Arc<Shared>, call: &Call, target: Target) -> Result<Response<Bo
             }
             let param = |k: &str| call.params.get(k).map_or("", String::as_str);
             let labels = LabelSelector::parse(param("labelSelector"))?;
-            let fields = FieldSelector::parse(param("fieldSelector"))?;
+            let fields = FieldSelector::parse(&def, param("fieldSelector"))?;
             let store = shared.store();
             let items = store.list(&def, namespace.as_deref(), &labels, &fields);
             let rv = store.resource_version().to_string();
@@ -386,7 +386,7 @@ fn verb(shared: &Arc<Shared>, call: &Call, target: Target) -> Result<Response<Bo
             }
             let param = |k: &str| call.params.get(k).map_or("", String::as_str);
             let labels = LabelSelector::parse(param("labelSelector"))?;
-            let fields = FieldSelector::parse(param("fieldSelector"))?;
+            let fields = FieldSelector::parse(&def, param("fieldSelector"))?;
             let mut store = shared.store();
             let deleted = with_dry_run(&mut store, dry_run, |s| {
                 let doomed = s.list(&def, namespace.as_deref(), &labels, &fields);

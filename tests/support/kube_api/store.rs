@@ -8,6 +8,7 @@ use tokio::sync::broadcast;
 
 mod crd;
 
+use super::events;
 use super::meta::{self, meta_str, metadata_mut};
 use super::patch::apply_defaults;
 use super::resources::{self, ResourceDef};
@@ -72,7 +73,7 @@ pub struct Store {
 fn key(def: &ResourceDef, namespace: &str, name: &str) -> Key {
     let ns = if def.namespaced { namespace } else { "" };
     (
-        def.group.clone(),
+        def.storage_group().to_string(),
         def.plural.clone(),
         ns.into(),
         name.into(),
@@ -152,10 +153,11 @@ impl Store {
         Ok(self.history.iter().filter(|e| e.rv > rv).cloned().collect())
     }
 
-    /// The object as served at `def`'s version, without the empty metadata fields a real
-    /// server would not serialise.
-    fn present(def: &ResourceDef, object: &Value) -> Value {
-        let mut out = object.clone();
+    /// The object as served at `def`'s version (an Event converted between its two
+    /// group/versions), without the empty metadata fields a real server would not
+    /// serialise.
+    pub fn present(def: &ResourceDef, object: &Value) -> Value {
+        let mut out = events::convert(object, def);
         if out.is_object() {
             out["apiVersion"] = json!(def.api_version());
             out["kind"] = json!(def.kind);
@@ -172,6 +174,19 @@ impl Store {
         out
     }
 
+    /// An object written at `def`'s version in the form it is stored in: Events as core
+    /// Events, anything else as written.
+    fn stored_form(&self, def: &ResourceDef, object: &Value) -> Value {
+        let storage = (def.storage_group() != def.group)
+            .then(|| self.storage_def(def.storage_group(), &def.plural))
+            .flatten();
+        let written = Self::present(def, object);
+        match storage {
+            Some(storage) => Self::present(&storage, &written),
+            None => written,
+        }
+    }
+
     fn record(
         &mut self,
         kind: EventType,
@@ -183,7 +198,7 @@ impl Store {
             previous: previous.cloned(),
             rv: self.rv,
             kind,
-            group: def.group.clone(),
+            group: def.storage_group().to_string(),
             plural: def.plural.clone(),
             namespace: meta_str(object, "namespace").unwrap_or_default().into(),
             object: object.clone(),
@@ -221,7 +236,7 @@ impl Store {
         self.objects
             .iter()
             .filter(|((g, p, ns, _), _)| {
-                g == &def.group && p == &def.plural && namespace.is_none_or(|n| n == ns)
+                g == def.storage_group() && p == &def.plural && namespace.is_none_or(|n| n == ns)
             })
             .map(|(_, o)| o)
             .filter(|o| labels.matches(o) && fields.matches(o))
@@ -350,10 +365,10 @@ impl Store {
             meta.insert("generation".into(), json!(1));
             meta.remove("deletionTimestamp");
         }
-        let object = Self::present(def, &object);
-        self.objects.insert(k, object.clone());
-        self.record(EventType::Added, def, &object, None);
-        Ok(object)
+        let stored = self.stored_form(def, &object);
+        self.objects.insert(k, stored.clone());
+        self.record(EventType::Added, def, &stored, None);
+        Ok(Self::present(def, &stored))
     }
 
     /// Replaces the part `part` of an existing object with that of `candidate`, with
@@ -367,11 +382,11 @@ impl Store {
         part: Part,
     ) -> Result<Value, ApiError> {
         let k = key(def, namespace, name);
-        let old = self
+        let stored = self
             .objects
             .get(&k)
-            .cloned()
             .ok_or_else(|| ApiError::not_found(&def.group, &def.plural, name))?;
+        let old = Self::present(def, stored);
         Self::check_identity(def, namespace, &mut candidate)?;
         if let Some(n) = meta_str(&candidate, "name")
             && n != name
@@ -412,6 +427,7 @@ impl Store {
             }
         };
         Self::apply_builtin_defaults(def, &mut new);
+        let mut new = Self::present(def, &new);
         let changed_spec = spec_part(&old, def.status) != spec_part(&new, def.status);
         let generation = old
             .pointer("/metadata/generation")
@@ -443,11 +459,10 @@ impl Store {
             meta.insert("generation".into(), json!(generation));
             meta.insert("resourceVersion".into(), json!(old_rv));
         }
-        let new = Self::present(def, &new);
-        if new == Self::present(def, &old) {
+        let mut new = Self::present(def, &new);
+        if new == old {
             return Ok(new);
         }
-        let mut new = new;
         if def.crd.is_none() && def.plural == "customresourcedefinitions" {
             self.register_crd(&mut new)?;
         }
@@ -460,11 +475,12 @@ impl Store {
         if let Some(meta) = metadata_mut(&mut new) {
             meta.insert("resourceVersion".into(), json!(rv));
         }
+        let stored = self.stored_form(def, &new);
         if finalized {
-            self.remove(def, k, new.clone());
+            self.remove(def, k, stored);
         } else {
-            self.objects.insert(k, new.clone());
-            self.record(EventType::Modified, def, &new, Some(&old));
+            let previous = self.objects.insert(k, stored.clone());
+            self.record(EventType::Modified, def, &stored, previous.as_ref());
         }
         Ok(new)
     }

@@ -18,7 +18,7 @@ use super::resources::ResourceDef;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::server::{Body, Shared};
 use super::status::ApiError;
-use super::store::{Event, EventType};
+use super::store::{Event, EventType, Store};
 use super::table::{self, Format};
 
 /// The longest a watch stays open when the client gives no `timeoutSeconds`.
@@ -39,7 +39,7 @@ impl Filter {
     /// The event type this watch sees for `event`, if any: a change that makes an object
     /// start or stop matching the selectors is an ADDED or a DELETED.
     fn classify(&self, event: &Event) -> Option<EventType> {
-        let ours = event.group == self.def.group
+        let ours = event.group == self.def.storage_group()
             && event.plural == self.def.plural
             && self
                 .namespace
@@ -66,11 +66,7 @@ struct Encoder {
 
 impl Encoder {
     fn line(&mut self, kind: &str, object: &Value, rv: u64) -> Bytes {
-        let mut object = object.clone();
-        if object.is_object() {
-            object["apiVersion"] = json!(self.def.api_version());
-            object["kind"] = json!(self.def.kind);
-        }
+        let object = Store::present(&self.def, object);
         let object = match self.format {
             Format::Table(include) => {
                 let t = table::table(
@@ -121,7 +117,7 @@ pub fn start(
 ) -> Result<Body, ApiError> {
     let filter = Filter {
         labels: LabelSelector::parse(params.get("labelSelector").map_or("", String::as_str))?,
-        fields: FieldSelector::parse(params.get("fieldSelector").map_or("", String::as_str))?,
+        fields: FieldSelector::parse(&def, params.get("fieldSelector").map_or("", String::as_str))?,
         def: def.clone(),
         namespace,
     };
