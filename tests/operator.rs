@@ -8,5 +8,7 @@ mod support;
 mod basics;
 #[path = "operator/faults.rs"]
 mod faults;
+#[path = "operator/forecast.rs"]
+mod forecast;
 #[path = "operator/leader.rs"]
 mod leader;

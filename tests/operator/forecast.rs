@@ -1,0 +1,262 @@
+//! The operator on real metrics: a real Prometheus loaded with two days of the NASA trace,
+//! shifted so that "now" is Monday 10 July 1995 12:00 UTC, a quarter of an hour before the
+//! morning ramp, and continued live by the harness's exporter.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::kube_api::Emulator;
+use crate::support::operator::{
+    Operator, condition, events_for, eventually, get_policy, install_crd, policy, seed_deployment,
+    seed_policy,
+};
+use crate::support::prometheus::{PrometheusServer, Series, TraceRate};
+
+const DAY: u64 = 86_400;
+/// Monday 1995-07-10 12:00 UTC: the request rate rises by about 1.8× over the next 15 min,
+/// as it did at the same time on the days before.
+const AT: i64 = 805_377_600;
+/// Requests per second one replica should carry.
+const PER_REPLICA: f64 = 0.05;
+const LIMIT: Duration = Duration::from_secs(90);
+
+/// The tests here each run a Prometheus, an operator and its model fitting; one at a time
+/// keeps them from starving each other on a small machine.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn nasa() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/traces/nasa_http_jul1995_1min.csv")
+}
+
+fn replicas(emu: &Emulator, name: &str, field: &str) -> i64 {
+    let d = emu.object("apps", "deployments", "default", name).unwrap();
+    match field {
+        "spec" => d["spec"]["replicas"].as_i64().unwrap_or(0),
+        _ => d["status"]["readyReplicas"].as_i64().unwrap_or(0),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
+    let _serial = SERIAL.lock().await;
+    let trace = TraceRate::load(&nasa());
+    let mut series =
+        Series::new("http_requests_total", &[("job", "web")], &nasa(), AT).history(2 * DAY + 3600);
+    series.sample_every = 60;
+    let mut prometheus = PrometheusServer::start(vec![series]);
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    // Pods become Ready one second after they are asked for.
+    emu.run_workload_controller(Duration::from_secs(1));
+    let now_rate = trace.mean(AT - 120, AT);
+    let current = (now_rate / PER_REPLICA).ceil() as i32;
+    seed_deployment(&emu, "web", current);
+    let query = r#"sum(rate(http_requests_total{job="web"}[2m]))"#;
+    let mut p = policy("web", "web", "Auto", query, PER_REPLICA);
+    // The 0.9 quantile misses one peak in ten by design; 20% headroom on top is how a team
+    // that must not be short at the peak buys certainty.
+    p["spec"]["forecast"]["headroom"] = json!(20);
+    seed_policy(&emu, p);
+    let _op = Operator::start(
+        &emu,
+        &prometheus.url(),
+        "forecast",
+        &["--leader-elect=false"],
+    );
+
+    // The planning window is now+2m … now+12m. What the peak there needs, on the 2-minute
+    // rate the query sees:
+    let needed = (AT + 120..=AT + 720)
+        .step_by(60)
+        .map(|t| (trace.mean(t - 120, t) / PER_REPLICA).ceil() as i64)
+        .max()
+        .unwrap();
+    assert!(
+        needed > i64::from(current),
+        "the scene has a ramp: {current} → {needed}"
+    );
+
+    let p = eventually(LIMIT, "a scale-up ahead of the ramp", || async {
+        let p = get_policy(&emu, "web").await;
+        let desired = p["status"]["desiredReplicas"].as_i64()?;
+        (desired > i64::from(current) && replicas(&emu, "web", "spec") == desired).then_some(p)
+    })
+    .await;
+    let status = &p["status"];
+    let predicted = status["predictedReplicas"]
+        .as_i64()
+        .expect("a forecast was used");
+    let reactive = status["reactiveReplicas"].as_i64().unwrap();
+    assert!(
+        predicted > reactive,
+        "the forecast, not current load, asked: {status}"
+    );
+    assert_eq!(
+        condition(&p, "ForecastReliable").unwrap()["status"],
+        "True",
+        "{status}"
+    );
+    assert_eq!(condition(&p, "Ready").unwrap()["status"], "True");
+    assert!(status["metrics"][0]["expectedPeak"].as_f64().unwrap() > now_rate);
+    // Ready capacity covers the peak before it arrives.
+    let ready = eventually(LIMIT, "the new pods Ready", || async {
+        let ready = replicas(&emu, "web", "ready");
+        (ready >= predicted).then_some(ready)
+    })
+    .await;
+    assert!(
+        ready >= needed,
+        "{ready} Ready pods for a peak that needs {needed}: {status}"
+    );
+
+    // What users see.
+    let out = emu
+        .kubectl()
+        .args(["get", "sp", "web"])
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).to_string();
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()].to_string();
+    // The numbers move with every sync; the columns must show them as numbers, scaled up.
+    let number = |name: &str| {
+        col(name)
+            .parse::<i64>()
+            .unwrap_or_else(|_| panic!("{table}"))
+    };
+    assert!(number("CURRENT") > i64::from(current), "{table}");
+    assert!(number("DESIRED") > i64::from(current), "{table}");
+    assert_eq!(col("MODEL"), status["model"].as_str().unwrap(), "{table}");
+    assert_eq!(col("READY"), "True", "{table}");
+    let out = emu
+        .kubectl()
+        .args(["describe", "sp", "web"])
+        .output()
+        .await
+        .unwrap();
+    let described = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(described.contains("ScaledUp"), "{described}");
+    assert!(described.contains("ForecastAhead"), "{described}");
+
+    // Prometheus goes away: metrics unavailable, replicas never drop; then it comes back.
+    let before = replicas(&emu, "web", "spec");
+    prometheus.stop();
+    eventually(LIMIT, "MetricsAvailable=False", || async {
+        let p = get_policy(&emu, "web").await;
+        condition(&p, "MetricsAvailable")
+            .filter(|c| c["status"] == "False")
+            .map(|_| ())
+    })
+    .await;
+    for _ in 0..10 {
+        assert!(
+            replicas(&emu, "web", "spec") >= before,
+            "scaled down on missing data"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    prometheus.restart();
+    eventually(LIMIT, "MetricsAvailable=True again", || async {
+        let p = get_policy(&emu, "web").await;
+        condition(&p, "MetricsAvailable")
+            .filter(|c| c["status"] == "True")
+            .map(|_| ())
+    })
+    .await;
+    let events = events_for(&emu, "web").await;
+    assert!(
+        events.iter().any(|e| e.1 == "FallbackEntered"),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e.1 == "FallbackLeft"), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_operator_keeps_the_stabilization_window() {
+    let _serial = SERIAL.lock().await;
+    // Ten minutes of history against minHistory 1h: no forecast, the HPA algorithm decides
+    // on a 15-second rate sampled every 5 s.
+    let mut series =
+        Series::new("http_requests_total", &[("job", "api")], &nasa(), AT).history(600);
+    series.sample_every = 5;
+    let prometheus = PrometheusServer::start(vec![series]);
+    prometheus.set_rate(0, 1.0);
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    emu.run_workload_controller(Duration::from_millis(200));
+    seed_deployment(&emu, "api", 2);
+    let query = r#"sum(rate(http_requests_total{job="api"}[15s]))"#;
+    let mut p = policy("api", "api", "Auto", query, 0.1);
+    p["spec"]["forecast"] = json!({"step": "5s", "history": "1h", "minHistory": "1h"});
+    p["spec"]["behavior"] = json!({
+        "scaleUp": {"policies": [{"type": "Pods", "value": 100, "periodSeconds": 1}]},
+        "scaleDown": {"stabilizationWindowSeconds": 600}
+    });
+    seed_policy(&emu, p);
+    prometheus.wait_until_scraped();
+    let mut op = Operator::start(
+        &emu,
+        &prometheus.url(),
+        "restart-1",
+        &["--leader-elect=false"],
+    );
+    eventually(LIMIT, "scaled up to 10 on 1 req/s", || async {
+        (replicas(&emu, "api", "spec") == 10).then_some(())
+    })
+    .await;
+    // Load drops to a tenth: the HPA algorithm wants 1, stabilization holds 10.
+    prometheus.set_rate(0, 0.1);
+    eventually(LIMIT, "the drop seen", || async {
+        let p = get_policy(&emu, "api").await;
+        (p["status"]["reactiveReplicas"].as_i64()? < 5).then_some(())
+    })
+    .await;
+    let p = get_policy(&emu, "api").await;
+    assert_eq!(
+        replicas(&emu, "api", "spec"),
+        10,
+        "stabilized: {}",
+        p["status"]
+    );
+    op.kill();
+    let writes = emu.count_requests("PATCH", "/deployments/api/scale");
+    let status_writes = emu.count_requests("PATCH", "/scalingpolicies/api/status");
+    let _op = Operator::start(
+        &emu,
+        &prometheus.url(),
+        "restart-2",
+        &["--leader-elect=false"],
+    );
+    // The new process reconciles (it rewrites status: at least lastTransitionTime-free
+    // fields such as the recommendations change every cycle) ...
+    eventually(LIMIT, "the new operator reconciling", || async {
+        (emu.count_requests("PATCH", "/scalingpolicies/api/status") >= status_writes + 3)
+            .then_some(())
+    })
+    .await;
+    // ... and keeps the replicas, because the window's recommendations came with status.
+    let p = get_policy(&emu, "api").await;
+    assert_eq!(
+        replicas(&emu, "api", "spec"),
+        10,
+        "no scale-down burst after the restart: {}",
+        p["status"]
+    );
+    assert_eq!(
+        emu.count_requests("PATCH", "/deployments/api/scale"),
+        writes
+    );
+    assert!(
+        p["status"]["reactiveReplicas"].as_i64().unwrap() < 5,
+        "{}",
+        p["status"]
+    );
+    assert_eq!(
+        condition(&p, "ScalingLimited").unwrap()["reason"],
+        "Stabilizing"
+    );
+}
