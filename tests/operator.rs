@@ -6,6 +6,8 @@ mod support;
 
 #[path = "operator/basics.rs"]
 mod basics;
+#[path = "operator/cost.rs"]
+mod cost;
 #[path = "operator/faults.rs"]
 mod faults;
 #[path = "operator/forecast.rs"]

@@ -1,0 +1,295 @@
+//! What the operator itself costs: the real `prescaler run` binary reconciling N
+//! ScalingPolicies (each on its own Deployment, all on one RequestRate query) against the
+//! API emulator and a real Prometheus loaded with two days of the NASA trace, a recording
+//! proxy in between counting range queries. Measured from outside the process: resident
+//! memory (`VmRSS`), CPU time (`utime + stime`), full reconciles (each reads the target's
+//! `/scale` once) and Prometheus range queries.
+//!
+//! Three runs side by side: 100 and 1,000 policies scaling reactively (their `minHistory`
+//! of 7 days is more than the 2 days Prometheus holds, as for a workload younger than a
+//! week), and a smaller set with forecasts on (`minHistory` 1 day), where the first
+//! reconcile of each policy also chooses its forecast model.
+//!
+//! `cargo test --release --test operator -- --ignored --nocapture measure_operator_cost`
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::kube_api::Emulator;
+use crate::support::operator::{Operator, install_crd, policy, seed_deployment, seed_policy};
+use crate::support::prometheus::{PrometheusServer, RecordingProxy, Series, TraceRate};
+
+const DAY: u64 = 86_400;
+/// Monday 1995-07-10 12:00 UTC in the NASA trace becomes "now".
+const AT: i64 = 805_377_600;
+/// Requests per second one replica carries.
+const PER_REPLICA: f64 = 0.1;
+/// The policies' sync period (the operator's default).
+const SYNC_S: u64 = 15;
+/// How long the steady state is sampled: four sync periods.
+const WINDOW: Duration = Duration::from_secs(4 * SYNC_S);
+const RANGE: &str = "/api/v1/query_range";
+
+fn nasa() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/traces/nasa_http_jul1995_1min.csv")
+}
+
+/// The policy as the emulator stores it.
+fn stored(emu: &Emulator, name: &str) -> Option<Value> {
+    emu.object(
+        "autoscaling.prescaler.io",
+        "scalingpolicies",
+        "default",
+        name,
+    )
+}
+
+/// The process's (resident bytes, CPU seconds in user and kernel mode).
+fn sample_proc(pid: u32, ticks_per_s: f64) -> (u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // Fields after the command name (which may hold spaces): state is the first, utime the
+    // twelfth and stime the thirteenth.
+    let rest: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("stat format")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = rest[11].parse::<u64>().unwrap() + rest[12].parse::<u64>().unwrap();
+    (rss_kb * 1024, ticks as f64 / ticks_per_s)
+}
+
+fn clock_ticks() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// What one run measured.
+#[derive(Debug)]
+struct Cost {
+    label: &'static str,
+    policies: usize,
+    /// Start to every policy having a status.
+    first_wall_s: f64,
+    /// CPU seconds over that phase, less the later reconciles that fell in it.
+    first_cpu_per_policy_ms: f64,
+    first_queries_per_policy: f64,
+    /// Median over sync-period bins of full reconciles per CPU second.
+    reconciles_per_cpu_s: f64,
+    /// Median CPU milliseconds per later reconcile.
+    later_cpu_ms: f64,
+    /// Range queries per policy per sync period, steady state.
+    queries_per_policy_cycle: f64,
+    /// API requests per later reconcile.
+    api_per_reconcile: f64,
+    /// Median resident memory over the window.
+    rss: f64,
+    /// Policies whose status shows a forecast in use.
+    forecasting: usize,
+}
+
+async fn measure(
+    prometheus: &PrometheusServer,
+    label: &'static str,
+    n: usize,
+    forecasts: bool,
+) -> Cost {
+    let ticks = clock_ticks();
+    let trace = TraceRate::load(&nasa());
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    let current = (trace.mean(AT - 120, AT) / PER_REPLICA).ceil() as i32;
+    let query = r#"sum(rate(http_requests_total{job="web"}[2m]))"#;
+    let names: Vec<String> = (0..n).map(|i| format!("web-{i:04}")).collect();
+    for name in &names {
+        seed_deployment(&emu, name, current);
+        let mut p = policy(name, name, "Auto", query, PER_REPLICA);
+        p["spec"]["syncPeriod"] = json!(format!("{SYNC_S}s"));
+        p["spec"]["forecast"] = json!({
+            "history": "7d", "step": "1m", "leadTime": "2m", "horizon": "10m",
+            "minHistory": if forecasts { "1d" } else { "7d" }
+        });
+        seed_policy(&emu, p);
+    }
+    let proxy = RecordingProxy::start(&prometheus.url());
+    // The harness passes `--sync-period 1s` (a repeated flag is an error); every policy
+    // sets `spec.syncPeriod: 15s`, which takes precedence.
+    let op = Operator::start(&emu, &proxy.url(), label, &["--leader-elect=false"]);
+    let pid = op.pid().expect("running");
+    let started = Instant::now();
+
+    let has_status =
+        |name: &str| stored(&emu, name).is_some_and(|p| p["status"]["conditions"].is_array());
+    let deadline = started + Duration::from_secs(600);
+    let mut pending: Vec<&String> = names.iter().collect();
+    while !pending.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} policies still without a status after 10 min",
+            pending.len()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        pending.retain(|name| !has_status(name));
+    }
+    let first_wall_s = started.elapsed().as_secs_f64();
+    let (_, first_cpu) = sample_proc(pid, ticks);
+    let first_reconciles = emu.count_requests("GET", "/scale");
+    let first_queries = proxy.count(RANGE);
+    assert!(first_reconciles >= n, "every policy read its target");
+
+    // Steady state: one sample a second.
+    let mut samples = Vec::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < WINDOW {
+        let (rss, cpu) = sample_proc(pid, ticks);
+        samples.push((
+            t0.elapsed().as_secs_f64(),
+            rss as f64,
+            cpu,
+            emu.count_requests("GET", "/scale"),
+            proxy.count(RANGE),
+            emu.count_requests("*", "/"),
+        ));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (rss, cpu_end) = sample_proc(pid, ticks);
+    samples.push((
+        t0.elapsed().as_secs_f64(),
+        rss as f64,
+        cpu_end,
+        emu.count_requests("GET", "/scale"),
+        proxy.count(RANGE),
+        emu.count_requests("*", "/"),
+    ));
+    let forecasting = names
+        .iter()
+        .filter(|name| {
+            stored(&emu, name).is_some_and(|p| p["status"]["predictedReplicas"].is_i64())
+        })
+        .count();
+    drop(op);
+
+    // Per sync-period bins: reconciles, CPU, queries.
+    let mut per_cpu_s = Vec::new();
+    let mut cpu_ms = Vec::new();
+    let mut bin_start = 0;
+    for (i, s) in samples.iter().enumerate() {
+        if s.0 - samples[bin_start].0 >= SYNC_S as f64 - 0.5 {
+            let a = &samples[bin_start];
+            let reconciles = (s.3 - a.3) as f64;
+            let cpu = s.2 - a.2;
+            if reconciles > 0.0 && cpu > 0.0 {
+                per_cpu_s.push(reconciles / cpu);
+                cpu_ms.push(cpu * 1000.0 / reconciles);
+            }
+            bin_start = i;
+        }
+    }
+    let (a, b) = (&samples[0], &samples[samples.len() - 1]);
+    let reconciles = (b.3 - a.3) as f64;
+    let queries = (b.4 - a.4) as f64;
+    let api = (b.5 - a.5) as f64;
+    let cycles = (b.0 - a.0) / SYNC_S as f64;
+    assert!(reconciles > 0.0, "no reconcile in the window");
+    let later_cpu_ms = median(cpu_ms);
+    // The later reconciles that happened before every policy had its first.
+    let early_later = first_reconciles.saturating_sub(n) as f64;
+    let first_cpu_ms = first_cpu * 1000.0 - early_later * later_cpu_ms;
+    Cost {
+        label,
+        policies: n,
+        first_wall_s,
+        first_cpu_per_policy_ms: first_cpu_ms / n as f64,
+        first_queries_per_policy: (first_queries as f64 - early_later * queries / reconciles)
+            / n as f64,
+        reconciles_per_cpu_s: median(per_cpu_s),
+        later_cpu_ms,
+        queries_per_policy_cycle: queries / (n as f64 * cycles),
+        api_per_reconcile: api / reconciles,
+        rss: median(samples.iter().map(|s| s.1).collect()),
+        forecasting,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run with --release -- --ignored --nocapture"]
+async fn measure_operator_cost() {
+    let mut series =
+        Series::new("http_requests_total", &[("job", "web")], &nasa(), AT).history(2 * DAY + 3600);
+    series.sample_every = 60;
+    let prometheus = PrometheusServer::start(vec![series]);
+    prometheus.wait_until_scraped();
+
+    let mut runs = Vec::new();
+    for (label, n, forecasts) in [
+        ("reactive", 100, false),
+        ("reactive", 1000, false),
+        ("forecast", 50, true),
+    ] {
+        let cost = measure(&prometheus, label, n, forecasts).await;
+        eprintln!("{cost:?}");
+        if forecasts {
+            assert_eq!(cost.forecasting, n, "every policy forecasts: {cost:?}");
+        } else {
+            assert_eq!(cost.forecasting, 0, "no policy forecasts: {cost:?}");
+        }
+        runs.push(cost);
+    }
+
+    let mb = |b: f64| b / 1_048_576.0;
+    println!(
+        "\n| policies | scaling | first status after | CPU per first reconcile | range queries per first reconcile | later reconciles per CPU-second | CPU per later reconcile | range queries per policy per cycle | API requests per reconcile | RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for c in &runs {
+        println!(
+            "| {} | {} | {:.1} s | {:.1} ms | {:.2} | {:.0} | {:.2} ms | {:.2} | {:.2} | {:.1} MiB |",
+            c.policies,
+            c.label,
+            c.first_wall_s,
+            c.first_cpu_per_policy_ms,
+            c.first_queries_per_policy,
+            c.reconciles_per_cpu_s,
+            c.later_cpu_ms,
+            c.queries_per_policy_cycle,
+            c.api_per_reconcile,
+            mb(c.rss),
+        );
+    }
+    let (small, large) = (&runs[0], &runs[1]);
+    let per_policy = (large.rss - small.rss) / (large.policies - small.policies) as f64;
+    let baseline = small.rss - per_policy * small.policies as f64;
+    println!(
+        "\nRSS per 1,000 policies: {:.1} MiB; baseline {:.1} MiB",
+        mb(per_policy * 1000.0),
+        mb(baseline),
+    );
+    assert!(per_policy > 0.0, "more policies take more memory: {runs:?}");
+}
