@@ -144,8 +144,8 @@ fn on_becoming_leader(
 }
 
 async fn run_async(args: RunArgs) -> crate::Result<()> {
-    let prometheus = Prometheus::new(&args.prometheus)
-        .map_err(|e| crate::Error::Operator(e.to_string()))?;
+    let prometheus =
+        Prometheus::new(&args.prometheus).map_err(|e| crate::Error::Operator(e.to_string()))?;
     let client = client(&args).await?;
     let stop = shutdown_flag();
     let metrics = Arc::new(OperatorMetrics::new());
