@@ -258,7 +258,7 @@ impl Context {
             );
     }
 
-    /// Exports the history caches' size.
+    /// Exports the history caches' size (once a minute: it walks every cached series).
     pub fn record_cache_bytes(&self) {
         let sources = self.lock();
         let bytes = sources.default.memory_bytes()

@@ -65,17 +65,6 @@ async fn client(args: &RunArgs) -> crate::Result<kube::Client> {
     kube::Client::try_from(config).map_err(operator_error("cannot create the Kubernetes client"))
 }
 
-fn identity(args: &RunArgs) -> String {
-    args.identity.clone().unwrap_or_else(|| {
-        std::env::var("POD_NAME").unwrap_or_else(|_| {
-            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "prescaler".into());
-            format!("{host}-{}", std::process::id())
-        })
-    })
-}
-
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -165,7 +154,13 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         let (leadership, elector) = Elector::spawn(client.clone(), config);
         (leadership, Some(elector), identity)
     } else {
-        (Leadership::always(), None, identity(&args))
+        (
+            Leadership::always(),
+            None,
+            args.identity
+                .clone()
+                .unwrap_or_else(leader::default_identity),
+        )
     };
     let recorder = Recorder::new(
         client.clone(),
@@ -227,6 +222,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
                 .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
                 .collect();
             janitor_ctx.forget_policies_except(&live);
+            janitor_ctx.record_cache_bytes();
         }
     });
     tracing::info!(%identity, namespace = args.namespace.as_deref().unwrap_or("(all)"), "prescaler operator starting");

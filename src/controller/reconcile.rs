@@ -200,18 +200,7 @@ fn announce_transitions(
 }
 
 fn ready(status: &mut ScalingPolicyStatus, ok: bool, reason: &str, message: String, now: i64) {
-    let generation = status.observed_generation;
-    set_condition(
-        &mut status.conditions,
-        Wanted {
-            type_: condition::READY,
-            status: ok,
-            reason,
-            message,
-        },
-        generation,
-        now,
-    );
+    set(status, condition::READY, ok, reason, message, now);
 }
 
 fn set(
@@ -369,7 +358,6 @@ async fn evaluate(
         }
     };
     let observation = observe(&cache, &ctx.engines, namespace, &name, spec, &scale, now).await;
-    ctx.record_cache_bytes();
     for (ok, took) in &observation.reads {
         ctx.metrics.prometheus_query(*ok, *took);
     }

@@ -7,12 +7,9 @@ use serde_json::json;
 
 use crate::support::kube_api::Emulator;
 use crate::support::operator::{
-    Operator, condition, events_for, eventually, get_policy, install_crd, policy, seed_deployment,
-    seed_hpa, seed_policy,
+    NO_PROMETHEUS, Operator, condition, events_for, eventually, get_policy, install_crd, policy,
+    seed_deployment, seed_hpa, seed_policy,
 };
-
-/// Nothing listens here: connections are refused at once.
-const NO_PROMETHEUS: &str = "http://127.0.0.1:9";
 
 const LIMIT: Duration = Duration::from_secs(30);
 

@@ -8,23 +8,16 @@ use serde_json::json;
 
 use crate::support::kube_api::Emulator;
 use crate::support::operator::{
-    Operator, condition, events_for, eventually, get_policy, install_crd, policy, seed_deployment,
-    seed_policy,
+    NO_PROMETHEUS, Operator, condition, deployment_replicas, events_for, eventually, get_policy,
+    install_crd, policy, seed_deployment, seed_policy,
 };
 
-const NO_PROMETHEUS: &str = "http://127.0.0.1:9";
 const LIMIT: Duration = Duration::from_secs(40);
 
 fn floor_policy(name: &str, target: &str, mode: &str, floor: i32) -> serde_json::Value {
     let mut p = policy(name, target, mode, "sum(rate(x[1m]))", 10.0);
     p["spec"]["fallback"] = json!({"type": "Replicas", "replicas": floor});
     p
-}
-
-async fn replicas(emu: &Emulator, name: &str) -> i64 {
-    emu.object("apps", "deployments", "default", name).unwrap()["spec"]["replicas"]
-        .as_i64()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,7 +33,7 @@ async fn conflicts_and_server_errors_on_scale_are_retried_until_it_converges() {
     let _op = Operator::start(&emu, NO_PROMETHEUS, "faults", &["--leader-elect=false"]);
 
     eventually(LIMIT, "web scaled to the fallback floor of 6", || async {
-        (replicas(&emu, "web").await == 6).then_some(())
+        (deployment_replicas(&emu, "web") == 6).then_some(())
     })
     .await;
     assert!(
@@ -52,7 +45,7 @@ async fn conflicts_and_server_errors_on_scale_are_retried_until_it_converges() {
     seed_deployment(&emu, "api", 1);
     seed_policy(&emu, floor_policy("api", "api", "Auto", 3));
     eventually(LIMIT, "api scaled after the watch was cut", || async {
-        (replicas(&emu, "api").await == 3).then_some(())
+        (deployment_replicas(&emu, "api") == 3).then_some(())
     })
     .await;
     let p = get_policy(&emu, "web").await;
@@ -102,7 +95,7 @@ async fn forecast_only_reports_but_never_writes() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(emu.count_requests("PATCH", "/deployments/web/scale"), 0);
     assert_eq!(emu.count_requests("PUT", "/deployments/web/scale"), 0);
-    assert_eq!(replicas(&emu, "web").await, 2);
+    assert_eq!(deployment_replicas(&emu, "web"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -143,7 +136,7 @@ async fn hpa_floor_moves_only_the_hpas_min_replicas() {
         0,
         "the HPA scales the target"
     );
-    assert_eq!(replicas(&emu, "web").await, 2);
+    assert_eq!(deployment_replicas(&emu, "web"), 2);
     assert_eq!(
         emu.count_requests("PATCH", "/horizontalpodautoscalers/web-hpa"),
         1,

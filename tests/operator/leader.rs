@@ -8,10 +8,9 @@ use serde_json::json;
 
 use crate::support::kube_api::Emulator;
 use crate::support::operator::{
-    Operator, eventually, install_crd, policy, seed_deployment, seed_policy,
+    NO_PROMETHEUS, Operator, deployment_replicas, eventually, install_crd, policy, seed_deployment,
+    seed_policy,
 };
-
-const NO_PROMETHEUS: &str = "http://127.0.0.1:9";
 
 fn elect(identity: &'static str) -> Vec<&'static str> {
     vec![
@@ -33,12 +32,6 @@ fn holder(emu: &Emulator) -> Option<String> {
         .map(str::to_string)
 }
 
-fn replicas(emu: &Emulator) -> i64 {
-    emu.object("apps", "deployments", "default", "web").unwrap()["spec"]["replicas"]
-        .as_i64()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_writes_and_a_standby_takes_over_when_it_dies() {
     let emu = Emulator::start().await;
@@ -53,7 +46,7 @@ async fn one_leader_writes_and_a_standby_takes_over_when_it_dies() {
 
     let limit = Duration::from_secs(30);
     eventually(limit, "the leader scaled to 4", || async {
-        (replicas(&emu) == 4).then_some(())
+        (deployment_replicas(&emu, "web") == 4).then_some(())
     })
     .await;
     let first = holder(&emu).expect("a Lease holder");
@@ -84,7 +77,7 @@ async fn one_leader_writes_and_a_standby_takes_over_when_it_dies() {
     eventually(
         Duration::from_secs(20),
         "the standby took over and scaled to 6",
-        || async { (replicas(&emu) == 6).then_some(()) },
+        || async { (deployment_replicas(&emu, "web") == 6).then_some(()) },
     )
     .await;
     let second = holder(&emu).expect("a Lease holder");

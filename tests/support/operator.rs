@@ -11,6 +11,10 @@ use serde_json::{Value, json};
 
 use super::kube_api::Emulator;
 
+/// A Prometheus address where nothing listens: connections are refused at once, so the
+/// operator sees Prometheus as unavailable.
+pub const NO_PROMETHEUS: &str = "http://127.0.0.1:9";
+
 /// The crate root, where `crds/` is.
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -130,6 +134,14 @@ pub fn seed_deployment(emu: &Emulator, name: &str, replicas: i32) {
         "status": {"replicas": replicas, "readyReplicas": replicas}
     }))
     .expect("seed the Deployment");
+}
+
+/// `spec.replicas` of Deployment `name` in `default`, as the emulator stores it.
+pub fn deployment_replicas(emu: &Emulator, name: &str) -> i64 {
+    emu.object("apps", "deployments", "default", name)
+        .expect("the Deployment exists")["spec"]["replicas"]
+        .as_i64()
+        .unwrap_or(0)
 }
 
 /// Creates an HPA `name` on Deployment `target`.
