@@ -158,6 +158,20 @@ pub struct SimulateArgs {
     /// Where to write the SVG plot [default: simulate.svg, or none with --json].
     #[arg(long, env = "PRESCALER_SVG")]
     pub svg: Option<PathBuf>,
+    /// Override the policy's `forecast.leadTime` (e.g. to try the real pod start-up time).
+    #[arg(long, value_parser = parse_duration_text, env = "PRESCALER_LEAD_TIME")]
+    pub lead_time: Option<Duration>,
+    /// Override the policy's `forecast.quantile`.
+    #[arg(long, value_parser = parse_quantile, env = "PRESCALER_QUANTILE")]
+    pub quantile: Option<f64>,
+    /// Override the policy's `forecast.headroom` (percent).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..=1000), env = "PRESCALER_HEADROOM")]
+    pub headroom: Option<i32>,
+    /// Sweep the HPA's target and prescaler's quantile instead, and draw both
+    /// cost-against-shortfall curves (to --svg, default frontier.svg) with the perfect
+    /// forecast and the oracle as points.
+    #[arg(long, env = "PRESCALER_FRONTIER")]
+    pub frontier: bool,
     /// Print JSON instead of a table (no plot is written unless --svg is given explicitly).
     #[arg(long, env = "PRESCALER_JSON")]
     pub json: bool,
@@ -212,6 +226,10 @@ fn parse_model(text: &str) -> Result<ModelChoice, String> {
 /// Parses a one-unit duration (`15s`, `2m`, `7d`) into seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     Duration::new(text).seconds().map_err(|e| e.to_string())
+}
+
+fn parse_duration_text(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map(|_| Duration::new(text))
 }
 
 fn parse_quantile(text: &str) -> Result<f64, String> {
@@ -283,6 +301,17 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
         .map_err(|e| crate::Error::Policy(format!("cannot read {}: {e}", args.policy.display())))?;
     let policy = policy::ScalingPolicy::from_yaml(&policy_text)
         .map_err(|e| crate::Error::Policy(format!("{}: {e}", args.policy.display())))?;
+    let mut policy = policy;
+    let forecast = &mut policy.spec.forecast;
+    if let Some(lead) = &args.lead_time {
+        forecast.lead_time = lead.clone();
+    }
+    if let Some(q) = args.quantile {
+        forecast.quantile = q;
+    }
+    if let Some(h) = args.headroom {
+        forecast.headroom = h;
+    }
     policy::validate(&policy.spec)
         .map_err(|e| crate::Error::Policy(format!("{}: {e}", args.policy.display())))?;
     let (capacity, chosen) = match (args.capacity_per_pod, args.p95_pods) {
@@ -314,6 +343,9 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
         from: args.from,
         to: args.to,
     };
+    if args.frontier {
+        return run_frontier(args, &trace, &policy.spec, &config);
+    }
     let bar = progress_bar();
     let report = sim::run::run(&trace, &policy.spec, &config, &mut |done, total| {
         if let Some(bar) = &bar {
@@ -325,25 +357,15 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
         bar.finish_and_clear();
     }
     let mut out = std::io::stdout().lock();
-    let oracle_pod_hours = report
-        .runs
-        .iter()
-        .find(|r| r.name == "oracle")
-        .map_or(0.0, |r| r.score.pod_hours);
+    let verdict = sim::run::Verdict::of(&report);
     if args.json {
         let json = serde_json::json!({
             "trace": report.trace,
             "step_s": report.step_s,
             "capacity_per_pod": report.capacity_per_pod,
             "startup_s": report.startup_s,
-            "strategies": report.runs.iter().map(|r| serde_json::json!({
-                "name": r.name,
-                "under_provisioned_minutes": r.score.under_provisioned_minutes,
-                "unserved_fraction": r.score.unserved_fraction,
-                "pod_hours": r.score.pod_hours,
-                "scale_actions": r.score.scale_actions,
-                "mean_utilization": r.score.mean_utilization,
-            })).collect::<Vec<_>>(),
+            "strategies": report.runs,
+            "equal_cost": verdict,
         });
         writeln!(out, "{json}")?;
         if let Some(path) = &args.svg {
@@ -351,6 +373,7 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
         }
         return Ok(());
     }
+    let f = &policy.spec.forecast;
     writeln!(
         out,
         "trace {} · policy {} · {:.1} days simulated, a decision every {}s",
@@ -368,25 +391,29 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
         100.0 * args.target_utilization,
         report.startup_s
     )?;
-    writeln!(out)?;
     writeln!(
         out,
-        "{:<18}{:>14}{:>12}{:>11}{:>10}{:>9}{:>10}",
-        "strategy", "under-prov min", "unserved %", "pod-hours", "÷ oracle", "actions", "mean util"
+        "forecast: leadTime {} · quantile {} · headroom {}% · history {} · replicas {}–{}",
+        f.lead_time,
+        f.quantile,
+        f.headroom,
+        f.history,
+        policy.spec.min_replicas,
+        policy.spec.max_replicas
     )?;
-    for r in &report.runs {
-        let s = &r.score;
+    if let Ok(lead) = f.lead_time.seconds()
+        && args.startup > lead
+    {
         writeln!(
             out,
-            "{:<18}{:>14.1}{:>12.4}{:>11.1}{:>10.3}{:>9}{:>10.3}",
-            r.name,
-            s.under_provisioned_minutes,
-            100.0 * s.unserved_fraction,
-            s.pod_hours,
-            s.pod_hours / oracle_pod_hours.max(1e-9),
-            s.scale_actions,
-            s.mean_utilization
+            "warning: pods take {}s to become Ready but leadTime is {lead}s, so forecast capacity arrives late; set --lead-time (or spec.forecast.leadTime) to at least --startup",
+            args.startup
         )?;
+    }
+    writeln!(out)?;
+    write_table(&mut out, &report.runs)?;
+    if let Some(verdict) = verdict {
+        writeln!(out, "\n{verdict}")?;
     }
     let path = args
         .svg
@@ -394,6 +421,115 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
         .unwrap_or_else(|| PathBuf::from("simulate.svg"));
     sim::svg::write(&report, &path).map_err(crate::Error::Plot)?;
     writeln!(out, "\nplot: {}", path.display())?;
+    Ok(())
+}
+
+fn run_frontier(
+    args: &SimulateArgs,
+    trace: &Trace,
+    spec: &policy::ScalingPolicySpec,
+    config: &SimConfig,
+) -> crate::Result<()> {
+    let bar = progress_bar();
+    let frontier = sim::frontier::run(trace, spec, config, &mut |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    })?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string(&frontier)?)?;
+        if let Some(path) = &args.svg {
+            sim::frontier::write_svg(&frontier, path).map_err(crate::Error::Plot)?;
+        }
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "trace {} · policy {} · capacity {:.3} req/s per pod · pods Ready {}s after they are requested",
+        frontier.trace,
+        args.policy.display(),
+        config.capacity_per_pod,
+        config.startup
+    )?;
+    writeln!(out)?;
+    let mut runs: Vec<sim::run::StrategyRun> = frontier.hpa.clone();
+    runs.extend(frontier.prescaler.iter().cloned());
+    runs.push(frontier.perfect.clone());
+    runs.push(frontier.oracle.clone());
+    write_table(&mut out, &runs)?;
+    writeln!(out, "\nat equal pod-hours, prescaler ÷ the HPA curve:")?;
+    writeln!(
+        out,
+        "{:>9}{:>11}{:>22}{:>22}",
+        "quantile", "pod-hours", "under-prov minutes", "unserved requests"
+    )?;
+    for e in &frontier.equal_cost {
+        let ours = frontier
+            .prescaler
+            .iter()
+            .find(|r| r.quantile == Some(e.quantile))
+            .map(|r| &r.score);
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.0} %", 100.0 * a / b),
+            (Some(_), Some(_)) => "HPA has none".to_string(),
+            _ => "outside the HPA sweep".to_string(),
+        };
+        writeln!(
+            out,
+            "{:>9}{:>11.1}{:>22}{:>22}",
+            e.quantile,
+            e.pod_hours,
+            ratio(
+                ours.map(|s| s.under_provisioned_minutes),
+                e.hpa_under_provisioned_minutes
+            ),
+            ratio(ours.map(|s| s.unserved_fraction), e.hpa_unserved_fraction)
+        )?;
+    }
+    let path = args
+        .svg
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("frontier.svg"));
+    sim::frontier::write_svg(&frontier, &path).map_err(crate::Error::Plot)?;
+    writeln!(out, "\nplot: {}", path.display())?;
+    Ok(())
+}
+
+fn write_table(out: &mut impl Write, runs: &[sim::run::StrategyRun]) -> std::io::Result<()> {
+    let oracle_pod_hours = runs
+        .iter()
+        .find(|r| r.name == "oracle")
+        .map_or(0.0, |r| r.score.pod_hours);
+    writeln!(
+        out,
+        "{:<18}{:>14}{:>12}{:>11}{:>10}{:>9}{:>10}  setting",
+        "strategy", "under-prov min", "unserved %", "pod-hours", "÷ oracle", "actions", "mean util",
+    )?;
+    for r in runs {
+        let s = &r.score;
+        let target = match (r.target_utilization, r.quantile) {
+            (Some(u), _) => format!("target {u:.3}"),
+            (None, Some(q)) => format!("quantile {q}"),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "{:<18}{:>14.1}{:>12.4}{:>11.1}{:>10.3}{:>9}{:>10.3}  {}",
+            r.name,
+            s.under_provisioned_minutes,
+            100.0 * s.unserved_fraction,
+            s.pod_hours,
+            s.pod_hours / oracle_pod_hours.max(1e-9),
+            s.scale_actions,
+            s.mean_utilization,
+            target
+        )?;
+    }
     Ok(())
 }
 
@@ -421,7 +557,7 @@ fn run_backtest(args: &BacktestArgs) -> crate::Result<()> {
         origin_every: args.origin_every,
         models: args.models.iter().map(|m| m.0).collect(),
     };
-    let reports = backtest::run(&trace.series, &config);
+    let reports = backtest::run(&trace.series, &config)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         let json = serde_json::json!({
@@ -429,20 +565,13 @@ fn run_backtest(args: &BacktestArgs) -> crate::Result<()> {
             "horizon_s": args.horizon,
             "lead_s": args.lead,
             "quantile": args.quantile,
-            "models": reports.iter().map(|r| serde_json::json!({
-                "name": r.name,
-                "mase": r.summary.mase,
-                "smape": r.summary.smape,
-                "pinball": r.summary.pinball,
-                "coverage": r.summary.coverage,
-                "fit_ms": r.fit_ms,
-            })).collect::<Vec<_>>(),
+            "models": reports,
         });
         writeln!(out, "{json}")?;
     } else {
         writeln!(
             out,
-            "trace {} · step {}s · horizon {}s after a {}s lead · quantile {} · {} windows",
+            "trace {} · step {}s · horizon {}s after a {}s lead · quantile {} · {} windows · coverage: share of scored points at or under the quantile",
             trace.name,
             trace.series.step,
             args.horizon,

@@ -30,6 +30,9 @@ pub enum Error {
     /// Metrics could not be read.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricError),
+    /// A backtest had nothing to score.
+    #[error(transparent)]
+    Backtest(#[from] crate::sim::backtest::BacktestError),
     /// A simulation could not run.
     #[error(transparent)]
     Simulation(#[from] crate::sim::run::SimError),
@@ -42,6 +45,9 @@ pub enum Error {
     /// Writing to standard output failed.
     #[error("could not write output: {0}")]
     Output(#[from] std::io::Error),
+    /// A report could not be rendered as JSON.
+    #[error("could not render JSON: {0}")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Result with the crate's [`Error`].

@@ -533,7 +533,7 @@ fn the_first_policy_in_the_notes_is_valid() {
 }
 
 /// The operator's metrics, as `/metrics` exposes them (histograms as `_bucket` series).
-const OPERATOR_METRICS: [&str; 15] = [
+const OPERATOR_METRICS: [&str; 16] = [
     "prescaler_reconciles_total",
     "prescaler_reconcile_errors_total",
     "prescaler_reconcile_duration_seconds_bucket",
@@ -547,6 +547,7 @@ const OPERATOR_METRICS: [&str; 15] = [
     "prescaler_forecast_value",
     "prescaler_forecast_peak",
     "prescaler_forecast_error",
+    "prescaler_forecast_loss_ratio",
     "prescaler_leader",
     "prescaler_reconcile_duration_seconds_count",
 ];

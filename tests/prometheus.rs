@@ -499,7 +499,7 @@ fn simulate_replays_the_history_read_from_prometheus() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["trace"], format!("prometheus {QUERY}"));
-    assert_eq!(report["strategies"].as_array().unwrap().len(), 5);
+    assert_eq!(report["strategies"].as_array().unwrap().len(), 6);
 
     // The default capacity makes the history's peak need 20 pods: the peak of the 2-minute
     // rates over the day, which lies within the trace's per-minute extremes.

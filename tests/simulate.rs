@@ -44,26 +44,50 @@ fn json_reports_every_strategy_with_the_documented_fields() {
         [
             "prescaler",
             "hpa",
+            "hpa-matched",
             "holt-winters",
             "perfect-forecast",
             "oracle"
         ]
     );
+    let scores = [
+        "mean_utilization",
+        "name",
+        "pod_hours",
+        "scale_actions",
+        "under_provisioned_minutes",
+        "unserved_fraction",
+    ];
     for s in strategies {
-        let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(
-            keys,
-            [
-                "mean_utilization",
-                "name",
-                "pod_hours",
-                "scale_actions",
-                "under_provisioned_minutes",
-                "unserved_fraction"
-            ]
-        );
+        let mut keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+        let extra: &[&str] = match s["name"].as_str().unwrap() {
+            "prescaler" => &["forecast_outcomes"],
+            "hpa-matched" => &["target_utilization"],
+            _ => &[],
+        };
+        keys.retain(|k| !extra.contains(k));
+        assert_eq!(keys, scores, "{s}");
     }
     let by_name = |n: &str| strategies.iter().find(|s| s["name"] == n).unwrap();
+    let hours = |s: &Value| s["pod_hours"].as_f64().unwrap();
+    let matched = by_name("hpa-matched");
+    assert!(
+        (hours(matched) / hours(by_name("prescaler")) - 1.0).abs() <= 0.01,
+        "hpa-matched spends prescaler's pod-hours within 1 %: {matched}"
+    );
+    let target = matched["target_utilization"].as_f64().unwrap();
+    assert!(target > 0.0 && target <= 1.0, "{matched}");
+    let outcomes = by_name("prescaler")["forecast_outcomes"]
+        .as_object()
+        .unwrap();
+    let shares: f64 = outcomes.values().map(|v| v.as_f64().unwrap()).sum();
+    assert!(
+        (shares - 1.0).abs() < 1e-9 && outcomes.contains_key("used"),
+        "{outcomes:?}"
+    );
+    let verdict = &report["equal_cost"];
+    assert_eq!(verdict["matched_target_utilization"], target);
+    assert_eq!(verdict["hpa_target_utilization"], 0.8);
     let (ours, hpa, oracle) = (by_name("prescaler"), by_name("hpa"), by_name("oracle"));
     assert_eq!(
         oracle["under_provisioned_minutes"], 0.0,
@@ -75,7 +99,6 @@ fn json_reports_every_strategy_with_the_documented_fields() {
         "capacity ahead of the traffic: prescaler {ours} vs hpa {hpa}"
     );
     assert!(minutes(hpa) > 0.0, "the HPA lags on this slice: {hpa}");
-    let hours = |s: &Value| s["pod_hours"].as_f64().unwrap();
     assert!(
         hours(oracle) < hours(ours),
         "nothing beats the oracle's pod-hours"
@@ -110,6 +133,7 @@ fn the_table_names_the_capacity_choice_and_writes_the_plot() {
     for name in [
         "prescaler",
         "hpa",
+        "hpa-matched",
         "holt-winters",
         "perfect-forecast",
         "oracle",
@@ -119,6 +143,20 @@ fn the_table_names_the_capacity_choice_and_writes_the_plot() {
             "{name} missing in\n{table}"
         );
     }
+    let verdict = table
+        .lines()
+        .find(|l| l.starts_with("at equal cost (HPA at target "))
+        .unwrap_or_else(|| panic!("no equal-cost verdict in\n{table}"));
+    assert!(
+        verdict.contains("of its under-provisioned minutes")
+            && verdict.contains("vs HPA at 0.80:")
+            && verdict.contains("× the pod-hours"),
+        "{verdict}"
+    );
+    assert!(
+        table.contains("forecast: leadTime 2m · quantile 0.8 · headroom 0%"),
+        "the effective settings are printed: {table}"
+    );
     let plot = std::fs::read_to_string(&svg).expect("the SVG was written");
     assert!(
         plot.starts_with("<svg")
@@ -154,7 +192,7 @@ fn an_invalid_policy_names_the_field() {
         "/examples/web-requestrate.yaml"
     ))
     .unwrap()
-    .replace("quantile: 0.6", "quantile: 60");
+    .replace("quantile: 0.8", "quantile: 60");
     std::fs::write(&path, text).unwrap();
     let out = simulate(&["--trace", NASA, "--policy", path.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -163,5 +201,91 @@ fn an_invalid_policy_names_the_field() {
         err.contains("spec.forecast.quantile must be strictly between 0 and 1 (got 60)"),
         "{err}"
     );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn overrides_change_the_policy_and_a_late_lead_time_is_warned_about() {
+    let out = simulate(&[
+        "--trace",
+        NASA,
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--quantile",
+        "0.95",
+        "--headroom",
+        "10",
+        "--lead-time",
+        "1m",
+        "--svg",
+        "/dev/null",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("forecast: leadTime 1m · quantile 0.95 · headroom 10%"),
+        "{table}"
+    );
+    assert!(
+        table.contains("warning: pods take 120s to become Ready but leadTime is 60s"),
+        "{table}"
+    );
+}
+
+#[test]
+fn the_frontier_sweeps_both_and_draws_the_curves() {
+    let dir = std::env::temp_dir().join(format!("prescaler-frontier-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("frontier.svg");
+    let out = simulate(&[
+        "--trace",
+        NASA,
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--frontier",
+        "--json",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let hours = |runs: &Value| -> Vec<f64> {
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["pod_hours"].as_f64().unwrap())
+            .collect()
+    };
+    let ours = hours(&f["prescaler"]);
+    let hpa = hours(&f["hpa"]);
+    assert!(ours.len() >= 5 && hpa.len() >= 5, "{f}");
+    assert!(
+        ours[0] < ours[ours.len() - 1],
+        "the highest quantile costs more than the lowest: {ours:?}"
+    );
+    assert!(
+        hpa[0] > hpa[hpa.len() - 1],
+        "the lowest HPA target costs more than the highest: {hpa:?}"
+    );
+    assert_eq!(
+        f["equal_cost"].as_array().unwrap().len(),
+        ours.len(),
+        "every prescaler point is set against the HPA curve"
+    );
+    assert_eq!(f["oracle"]["under_provisioned_minutes"], 0.0);
+    let plot = std::fs::read_to_string(&svg).expect("the SVG was written");
+    assert!(plot.contains("pod-hours") && plot.contains("HPA, target swept"));
     std::fs::remove_dir_all(dir).ok();
 }

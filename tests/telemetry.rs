@@ -143,6 +143,7 @@ async fn metrics_export_every_family_with_its_labels_and_values() {
             forecast: Some(180.0),
             peak: Some(210.25),
             error: Some(0.75),
+            loss_ratio: Some(0.8),
         },
     );
     m.set_leader(true);
@@ -167,6 +168,7 @@ async fn metrics_export_every_family_with_its_labels_and_values() {
         format!("prescaler_forecast_value{metric} 180.0"),
         format!("prescaler_forecast_peak{metric} 210.25"),
         format!("prescaler_forecast_error{metric} 0.75"),
+        format!("prescaler_forecast_loss_ratio{metric} 0.8"),
         "prescaler_leader 1".to_string(),
         "prescaler_history_cache_bytes 4096".to_string(),
     ];
@@ -202,6 +204,7 @@ async fn metrics_export_every_family_with_its_labels_and_values() {
         "prescaler_forecast_value",
         "prescaler_forecast_peak",
         "prescaler_forecast_error",
+        "prescaler_forecast_loss_ratio",
         "prescaler_leader",
         "prescaler_history_cache_bytes",
     ] {
@@ -242,6 +245,7 @@ async fn absent_values_remove_their_series_instead_of_going_stale() {
             forecast: Some(12.0),
             peak: Some(15.0),
             error: Some(0.5),
+            loss_ratio: Some(0.9),
         },
     );
     let text = server.metrics_text().await;
@@ -284,6 +288,10 @@ async fn absent_values_remove_their_series_instead_of_going_stale() {
         samples(&text, "prescaler_forecast_error").is_empty(),
         "{text}"
     );
+    assert!(
+        samples(&text, "prescaler_forecast_loss_ratio").is_empty(),
+        "{text}"
+    );
     assert_eq!(
         samples(&text, "prescaler_desired_replicas"),
         ["prescaler_desired_replicas{namespace=\"shop\",policy=\"web\"} 2"]
@@ -319,6 +327,7 @@ async fn a_deleted_policy_loses_all_its_series_and_others_keep_theirs() {
                     forecast: Some(2.0),
                     peak: Some(3.0),
                     error: Some(0.4),
+                    loss_ratio: None,
                 },
             );
         }

@@ -298,6 +298,7 @@ impl Context {
                     forecast: observed.forecast_at_lead,
                     peak: observed.peak,
                     error: observed.error,
+                    loss_ratio: observed.loss_ratio,
                 },
             );
         }

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable};
 use crate::metrics::{HistoryCache, MetricError, MetricSource, SeriesKey, queries};
-use crate::plan::{MetricInput, Reading};
+use crate::plan::{MetricInput, Reading, Timing};
 use crate::policy::{MetricSpec, MetricStatus, MetricType, ScalingPolicySpec};
 
 use super::report::time;
@@ -38,10 +38,12 @@ pub struct Observed {
     pub value: Option<f64>,
     /// The point forecast at now + leadTime.
     pub forecast_at_lead: Option<f64>,
-    /// The provisioned-quantile peak over the planning window.
+    /// The provisioned-quantile peak over [now + leadTime, now + leadTime + horizon].
     pub peak: Option<f64>,
     /// Recent backtest MASE of the model.
     pub error: Option<f64>,
+    /// The model's backtest loss over the plan's window ÷ the last value's.
+    pub loss_ratio: Option<f64>,
 }
 
 /// Everything the decision needs from the metrics, plus what went wrong.
@@ -114,13 +116,8 @@ fn metric_problem(metric: &str, error: &MetricError) -> Problem {
 }
 
 fn forecast_problem(metric: &str, why: &Unreliable) -> Problem {
-    let reason = match why {
-        Unreliable::TooLittleHistory { .. } => "InsufficientHistory",
-        Unreliable::ModelFailed(_) => "ModelFailed",
-        Unreliable::ErrorTooHigh { .. } => "ForecastErrorTooHigh",
-    };
     Problem {
-        reason,
+        reason: why.reason(),
         message: format!("metric {metric}: {why}; scaling reactively"),
         unavailable: false,
     }
@@ -136,6 +133,7 @@ fn latest(series: &Series) -> Option<(i64, f64)> {
 }
 
 /// Reads one policy's metrics and forecasts them.
+#[allow(clippy::too_many_arguments)]
 pub async fn observe<S: MetricSource>(
     cache: &HistoryCache<S>,
     engines: &Engines,
@@ -143,6 +141,7 @@ pub async fn observe<S: MetricSource>(
     policy: &str,
     spec: &ScalingPolicySpec,
     scale: &ScaleView,
+    timing: Timing,
     now: i64,
 ) -> Observation {
     let mut out = Observation::default();
@@ -151,7 +150,7 @@ pub async fn observe<S: MetricSource>(
     let history = forecast.history.seconds().unwrap_or(7 * 86_400);
     let lead = forecast.lead_time.seconds().unwrap_or(120) as i64;
     let horizon = forecast.horizon.seconds().unwrap_or(900) as i64;
-    let config = EngineConfig::from_policy(forecast);
+    let config = EngineConfig::for_policy(forecast, timing);
     let stale_after = (STALE_STEPS * step).max(STALE_MIN_S) as i64;
     for metric in &spec.metrics {
         let name = metric.effective_name().to_string();
@@ -167,7 +166,7 @@ pub async fn observe<S: MetricSource>(
         let mut observed = Observed::default();
         let mut input = MetricInput {
             reading: None,
-            forecast_peak: None,
+            forecast_need: None,
             per_replica: 0.0,
         };
         let read = read_metric(
@@ -219,13 +218,14 @@ pub async fn observe<S: MetricSource>(
                     status.model = Some(selection.model.name().to_string());
                     status.backtest_error = Some(round3(selection.mase));
                     observed.error = Some(selection.mase);
+                    observed.loss_ratio = engine.skill();
                 }
                 match result {
                     Ok(f) => use_forecast(
                         &f,
                         forecast.quantile,
-                        now + lead,
-                        now + lead + horizon,
+                        (now + lead, now + lead + horizon),
+                        timing.window(now),
                         input.reading.is_some(),
                         &mut input,
                         &mut status,
@@ -254,8 +254,8 @@ fn round3(x: f64) -> f64 {
 fn use_forecast(
     f: &Forecast,
     quantile: f64,
-    from: i64,
-    to: i64,
+    (from, to): (i64, i64),
+    window: crate::plan::Window,
     fresh: bool,
     input: &mut MetricInput,
     status: &mut MetricStatus,
@@ -268,10 +268,18 @@ fn use_forecast(
         status.expected_peak = Some(round3(peak.value));
         status.expected_peak_time = Some(time(peak.time));
         observed.peak = Some(peak.value);
-        // A forecast from stale data is reported but not acted on.
-        if fresh {
-            input.forecast_peak = Some(peak.value);
-        }
+    }
+    // A forecast from stale data is reported but not acted on.
+    if fresh
+        && let (Some(near), Some(hold)) = (
+            f.peak(quantile, window.from, window.to),
+            f.peak(quantile, window.from, window.hold_to),
+        )
+    {
+        input.forecast_need = Some(crate::plan::Need {
+            window: near.value,
+            hold: hold.value,
+        });
     }
 }
 

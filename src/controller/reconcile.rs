@@ -357,7 +357,18 @@ async fn evaluate(
             return Ok(Action::requeue(sync));
         }
     };
-    let observation = observe(&cache, &ctx.engines, namespace, &name, spec, &scale, now).await;
+    let timing = plan::Timing::from_policy(&spec.forecast, sync.as_secs());
+    let observation = observe(
+        &cache,
+        &ctx.engines,
+        namespace,
+        &name,
+        spec,
+        &scale,
+        timing,
+        now,
+    )
+    .await;
     for (ok, took) in &observation.reads {
         ctx.metrics.prometheus_query(*ok, *took);
     }
@@ -514,7 +525,7 @@ fn explain(decision: &plan::ScaleDecision, observation: &Observation) -> String 
         .statuses
         .iter()
         .zip(&observation.inputs)
-        .filter_map(|(s, i)| Some((s, i.forecast_peak?, s.expected_peak_time.as_ref()?)))
+        .filter_map(|(s, i)| Some((s, i.forecast_need?.window, s.expected_peak_time.as_ref()?)))
         .map(|(s, value, at)| format!("{} forecast peak {value:.3} at {}", s.name, at.0))
         .next();
     let mut text = match decision.reason {

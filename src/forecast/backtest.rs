@@ -1,7 +1,7 @@
 //! Scoring forecasts against what happened: MASE, sMAPE, pinball loss and peak coverage
 //! over rolling-origin windows.
 
-use super::engine::pinball;
+use super::calibrate::pinball;
 use super::output::Forecast;
 
 /// Accumulated errors of one model over many windows.
@@ -24,7 +24,8 @@ pub struct Summary {
     pub smape: f64,
     /// Pinball loss at the quantile, ÷ the same scale as MASE.
     pub pinball: f64,
-    /// Fraction of windows whose realised peak was at or below the forecast quantile peak.
+    /// Fraction of scored points at or below the forecast's quantile at their offset: the
+    /// per-offset band the plan provisions from.
     pub coverage: f64,
     /// Windows scored.
     pub windows: usize,
@@ -32,7 +33,8 @@ pub struct Summary {
 
 impl Scores {
     /// Scores one window: `actual` holds the native values at `step` seconds from
-    /// `actual_start` covering [`from`, `to`); `scale` is the MASE denominator.
+    /// `actual_start`, and every one whose step overlaps [`from`, `to`) is scored; `scale`
+    /// is the MASE denominator.
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
@@ -52,10 +54,12 @@ impl Scores {
             let i = (t - forecast.start).div_euclid(forecast.step as i64);
             usize::try_from(i).ok().and_then(|i| path.get(i).copied())
         };
-        let (mut abs, mut smape, mut loss, mut n, mut peak) = (0.0, 0.0, 0.0, 0usize, f64::MIN);
+        let (mut abs, mut smape, mut loss, mut n, mut covered) = (0.0, 0.0, 0.0, 0usize, 0usize);
         for (i, &a) in actual.iter().enumerate() {
             let t = actual_start + (i as u64 * step) as i64;
-            if t < from || t >= to {
+            // Every step that overlaps the window counts: at an hourly step, a 15-minute
+            // window is scored on the hour it falls in.
+            if t + step as i64 <= from || t >= to {
                 continue;
             }
             let (Some(p), Some(qv)) = (at(&forecast.point, t), at(quantile, t)) else {
@@ -69,7 +73,7 @@ impl Scores {
                 0.0
             };
             loss += pinball(a, qv, q);
-            peak = peak.max(a);
+            covered += usize::from(a <= qv + 1e-9);
             n += 1;
         }
         if n == 0 {
@@ -81,11 +85,7 @@ impl Scores {
         self.pinball_sum += loss / scale;
         self.points += n;
         self.windows += 1;
-        if let Some(forecast_peak) = forecast.peak(q, from, to)
-            && peak <= forecast_peak.value + 1e-9
-        {
-            self.covered += 1;
-        }
+        self.covered += covered;
     }
 
     /// The averages over every window scored.
@@ -95,7 +95,7 @@ impl Scores {
             mase: self.mase_sum / w,
             smape: 100.0 * self.smape_sum / self.points.max(1) as f64,
             pinball: self.pinball_sum / self.points.max(1) as f64,
-            coverage: self.covered as f64 / w,
+            coverage: self.covered as f64 / self.points.max(1) as f64,
             windows: self.windows,
         }
     }

@@ -1,193 +1,110 @@
-//! Calibrated quantiles from a model's own rolling-backtest errors (conformal style).
+//! Calibrated quantiles per lead offset, from a model's own rolling backtest (conformal
+//! style).
 //!
-//! At several past origins the model is fitted on the history before the origin and its
-//! forecast compared with what happened. Each error is divided by the level of the series
-//! just before its origin, so errors from busy and quiet hours can be pooled; a quantile of
-//! those scaled errors at each lead (pooled with neighbouring leads) times the current
-//! level is added to the point forecast. The target of each error is the highest value
-//! within the forecast step (from the native-resolution data when the model runs on a
-//! coarser step), because that is what capacity has to meet.
+//! At several past origins the model is fitted on the history before the origin, and then
+//! run exactly as in production: the [`super::tracker::Tracker`] consumes the following
+//! samples one by one, and before each it forecasts the next few. Each error (actual −
+//! forecast) is divided by the tracker's scale at that moment, so errors from busy and quiet
+//! hours pool. For each lead offset the requested quantile of those scaled errors, times the
+//! current scale, is added to the point forecast: a band that covers the actual value at
+//! that offset the requested fraction of the time. That per-offset band is what the plan
+//! consumes, and what `backtest` reports the coverage of.
 
-use super::Forecaster;
+/// The levels a calibration keeps; any level in between is interpolated.
+pub const LEVEL_GRID: [f64; 22] = [
+    0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.88, 0.9, 0.92, 0.94,
+    0.96, 0.97, 0.98, 0.99, 0.995,
+];
 
-/// Scaled errors at each lead, from a rolling backtest.
+/// Per-offset error quantiles on [`LEVEL_GRID`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Calibration {
-    /// `errors[h]`: (actual − forecast) ÷ level, for lead `h`, from every origin.
-    pub errors: Vec<Vec<f64>>,
-    /// Per requested level, the per-step level whose path peak covers the realised peak
-    /// over the planning window with the requested probability.
-    pub peak_levels: Vec<(f64, f64)>,
-}
-
-/// One backtest window: the forecast and what happened.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Window {
-    /// Index in the model-step series where the forecast starts.
-    pub origin: usize,
-    /// The point forecast.
-    pub forecast: Vec<f64>,
-    /// The level (recent mean) before the origin.
-    pub level: f64,
-}
-
-/// Level of a series before `origin`: the mean of the preceding `span` values, never 0.
-pub fn level_before(values: &[f64], origin: usize, span: usize) -> f64 {
-    let from = origin.saturating_sub(span.max(1));
-    let slice = &values[from..origin];
-    let mean = if slice.is_empty() {
-        0.0
-    } else {
-        slice.iter().sum::<f64>() / slice.len() as f64
-    };
-    mean.max(1e-9)
-}
-
-/// Runs `model` at each origin of `values` for `horizon` steps. Windows whose fit fails
-/// are left out.
-pub fn backtest(
-    model: &dyn Forecaster,
-    values: &[f64],
-    origins: &[usize],
-    horizon: usize,
-    level_span: usize,
-) -> Vec<Window> {
-    origins
-        .iter()
-        .filter(|&&o| o > 0 && o + horizon <= values.len())
-        .filter_map(|&origin| {
-            let forecast = model.fit_predict(&values[..origin], horizon).ok()?;
-            Some(Window {
-                origin,
-                forecast,
-                level: level_before(values, origin, level_span),
-            })
-        })
-        .collect()
+    /// Per level (ascending): the quantile of the scaled error at each offset.
+    pub levels: Vec<(f64, Vec<f64>)>,
+    /// Scaled errors behind each offset.
+    pub samples: usize,
 }
 
 impl Calibration {
-    /// The scaled errors of `windows` against `targets` (per model step, the value capacity
-    /// must meet).
-    pub fn from_windows(windows: &[Window], targets: &[f64], horizon: usize) -> Self {
-        let mut errors = vec![Vec::with_capacity(windows.len()); horizon];
-        for w in windows {
-            for (h, f) in w.forecast.iter().enumerate().take(horizon) {
-                if let Some(actual) = targets.get(w.origin + h) {
-                    errors[h].push((actual - f) / w.level);
-                }
-            }
-        }
-        Self {
-            errors,
-            peak_levels: Vec::new(),
-        }
+    /// The calibration of scaled `errors[h]` (one list per offset). Each offset pools its
+    /// neighbours' errors (±1) so that few windows still give smooth bands.
+    pub fn fit(errors: &[Vec<f64>]) -> Self {
+        Self::fit_levels(errors, &LEVEL_GRID)
     }
 
-    /// Makes the `level` path a bound on the *peak*: a per-step quantile path under-covers the
-    /// highest value of a window (each step may exceed its bound, and any one doing so breaks
-    /// the peak), so the per-step level is raised until, on the backtest windows, the path's
-    /// peak over steps `from_step..` is at or above the realised peak in a `level` fraction of
-    /// them.
-    pub fn fit_peak_level(
-        &mut self,
-        windows: &[Window],
-        targets: &[f64],
-        level: f64,
-        from_step: usize,
-    ) {
-        let covered_at = |step_level: f64| -> f64 {
-            let mut covered = 0usize;
-            let mut total = 0usize;
-            for w in windows {
-                let path = self.raw_path(&w.forecast, step_level, w.level);
-                let end = (w.origin + path.len()).min(targets.len());
-                if w.origin + from_step >= end {
-                    continue;
-                }
-                let realised = targets[w.origin + from_step..end]
-                    .iter()
-                    .copied()
-                    .fold(f64::MIN, f64::max);
-                let bound = path[from_step..end - w.origin]
-                    .iter()
-                    .copied()
-                    .fold(f64::MIN, f64::max);
-                total += 1;
-                covered += usize::from(realised <= bound + 1e-12);
-            }
-            if total == 0 {
-                1.0
-            } else {
-                covered as f64 / total as f64
-            }
-        };
-        let (mut lo, mut hi) = (level, 0.999);
-        if covered_at(lo) < level {
-            for _ in 0..12 {
-                let mid = 0.5 * (lo + hi);
-                if covered_at(mid) >= level {
-                    hi = mid
-                } else {
-                    lo = mid
-                }
-            }
-            lo = hi;
-        }
-        self.peak_levels.retain(|(l, _)| (l - level).abs() > 1e-12);
-        self.peak_levels.push((level, lo));
-    }
-
-    /// Number of windows behind the calibration.
-    pub fn windows(&self) -> usize {
-        self.errors.first().map_or(0, Vec::len)
-    }
-
-    /// The `level` quantile of the scaled error at lead `h`, pooling leads within ±2.
-    pub fn error_quantile(&self, h: usize, level: f64) -> f64 {
-        if self.errors.is_empty() {
-            return 0.0;
-        }
-        let lo = h.saturating_sub(2);
-        let hi = (h + 2).min(self.errors.len() - 1);
-        let mut pooled: Vec<f64> = self.errors[lo.min(hi)..=hi]
-            .iter()
-            .flatten()
-            .copied()
+    /// [`Calibration::fit`] at the given levels only.
+    pub fn fit_levels(errors: &[Vec<f64>], levels: &[f64]) -> Self {
+        let pooled: Vec<Vec<f64>> = (0..errors.len())
+            .map(|h| {
+                let lo = h.saturating_sub(1);
+                let hi = (h + 1).min(errors.len() - 1);
+                let mut all: Vec<f64> = errors[lo..=hi].iter().flatten().copied().collect();
+                all.sort_by(f64::total_cmp);
+                all
+            })
             .collect();
-        quantile(&mut pooled, level)
+        let mut levels: Vec<f64> = levels.to_vec();
+        levels.sort_by(f64::total_cmp);
+        levels.dedup();
+        Self {
+            levels: levels
+                .into_iter()
+                .map(|level| {
+                    (
+                        level,
+                        pooled.iter().map(|e| sorted_quantile(e, level)).collect(),
+                    )
+                })
+                .collect(),
+            samples: errors.first().map_or(0, Vec::len),
+        }
     }
 
-    /// Quantile path for `level` around `point`, at the current `level_now`, with the peak
-    /// adjustment of [`Calibration::fit_peak_level`] when one was fitted for `level`.
-    pub fn path(&self, point: &[f64], level: f64, level_now: f64) -> Vec<f64> {
-        let step_level = self
-            .peak_levels
-            .iter()
-            .find(|(l, _)| (l - level).abs() < 1e-12)
-            .map_or(level, |(_, adjusted)| *adjusted);
-        self.raw_path(point, step_level, level_now)
+    /// The `level` quantile of the scaled error at offset `h` (the last offset's beyond),
+    /// interpolated between the kept levels; `None` outside them.
+    pub fn error_quantile(&self, level: f64, h: usize) -> Option<f64> {
+        let at = |by_offset: &Vec<f64>| by_offset.get(h).or(by_offset.last()).copied();
+        let upper = self.levels.iter().position(|(l, _)| *l >= level - 1e-12)?;
+        let (hi_level, hi) = &self.levels[upper];
+        if (hi_level - level).abs() < 1e-12 || upper == 0 {
+            return ((hi_level - level).abs() < 1e-12).then(|| at(hi)).flatten();
+        }
+        let (lo_level, lo) = &self.levels[upper - 1];
+        let frac = (level - lo_level) / (hi_level - lo_level);
+        Some(at(lo)? + (at(hi)? - at(lo)?) * frac)
     }
 
-    fn raw_path(&self, point: &[f64], level: f64, level_now: f64) -> Vec<f64> {
+    /// The `level` band around `point` at the current `scale`, never below 0.
+    pub fn path(&self, point: &[f64], level: f64, scale: f64) -> Option<Vec<f64>> {
         point
             .iter()
             .enumerate()
-            .map(|(h, p)| (p + self.error_quantile(h, level) * level_now).max(0.0))
+            .map(|(h, p)| Some((p + self.error_quantile(level, h)? * scale).max(0.0)))
             .collect()
     }
 }
 
-/// The `q` quantile (linear interpolation) of `values`; 0 for an empty slice.
-pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+/// Pinball (quantile) loss of `forecast` against `actual` at quantile `q`.
+pub fn pinball(actual: f64, forecast: f64, q: f64) -> f64 {
+    let d = actual - forecast;
+    if d >= 0.0 { q * d } else { (q - 1.0) * d }
+}
+
+/// The `q` quantile (linear interpolation) of already sorted `values`; 0 when empty.
+pub fn sorted_quantile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
-    values.sort_by(f64::total_cmp);
     let pos = q.clamp(0.0, 1.0) * (values.len() - 1) as f64;
     let (i, frac) = (pos.floor() as usize, pos.fract());
     let next = values[(i + 1).min(values.len() - 1)];
     values[i] + (next - values[i]) * frac
+}
+
+/// The `q` quantile (linear interpolation) of `values`; 0 for an empty slice.
+pub fn quantile(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    sorted_quantile(values, q)
 }
 
 #[cfg(test)]
@@ -202,12 +119,16 @@ mod tests {
     }
 
     #[test]
-    fn path_adds_the_scaled_error_quantile() {
-        let cal = Calibration {
-            errors: vec![vec![-0.1, 0.0, 0.1, 0.2, 0.3]; 3],
-            peak_levels: Vec::new(),
-        };
-        let path = cal.path(&[10.0, 10.0, 10.0], 0.5, 10.0);
-        assert!(path.iter().all(|v| (v - 11.0).abs() < 1e-9), "{path:?}");
+    fn the_band_adds_each_offsets_error_quantile_times_the_scale() {
+        let errors = vec![vec![-1.0, 0.0, 1.0]; 3];
+        let cal = Calibration::fit_levels(&errors, &[0.5, 1.0]);
+        assert_eq!(cal.path(&[10.0, 10.0, 10.0], 0.5, 2.0), Some(vec![10.0; 3]));
+        assert_eq!(cal.path(&[10.0, 10.0, 10.0], 1.0, 2.0), Some(vec![12.0; 3]));
+        assert_eq!(
+            cal.path(&[10.0], 0.75, 2.0),
+            Some(vec![11.0]),
+            "between kept levels the band is interpolated"
+        );
+        assert_eq!(cal.path(&[10.0], 0.4, 2.0), None, "below the kept levels");
     }
 }

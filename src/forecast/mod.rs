@@ -5,11 +5,14 @@
 
 pub mod backtest;
 pub mod calibrate;
+pub mod choice;
 pub mod engine;
 pub mod models;
+pub mod online;
 pub mod output;
 pub mod seasons;
 pub mod series;
+pub mod tracker;
 
 pub use engine::{Engine, EngineConfig, Unreliable};
 pub use models::ModelKind;

@@ -108,14 +108,10 @@ impl Series {
             return self.clone();
         }
         let skip = self.values.len() % factor;
-        let values: Vec<f64> = self.values[skip..]
-            .chunks(factor)
-            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
-            .collect();
         Series {
             start: self.start + (skip as u64 * self.step) as i64,
             step: self.step * factor as u64,
-            values,
+            values: coarsen_values(&self.values, factor),
             gaps: Vec::new(),
         }
     }
@@ -130,6 +126,19 @@ impl Series {
             gaps: Vec::new(),
         }
     }
+}
+
+/// `values` averaged in buckets of `factor`, aligned to the newest value (a partial bucket
+/// is dropped at the old end).
+pub fn coarsen_values(values: &[f64], factor: usize) -> Vec<f64> {
+    let factor = factor.max(1);
+    if factor == 1 {
+        return values.to_vec();
+    }
+    values[values.len() % factor..]
+        .chunks(factor)
+        .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+        .collect()
 }
 
 /// Interpolates every missing run; returns the runs longer than `max_gap`.

@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::behavior::{self, LimitReason, RateLimits, Recommendation, ScaleEvent};
 use super::reactive::{Reading, Tolerance, reactive};
+use super::window::FORECAST_SCALE_DOWN_WINDOW_S;
 use crate::policy::{Fallback, FallbackType, ResolvedBehavior};
 
 /// Most recommendations kept; the window bounds make fewer necessary in practice.
@@ -14,11 +15,31 @@ pub const MAX_RECOMMENDATIONS: usize = 256;
 pub struct MetricInput {
     /// The current reading; `None` when it could not be read.
     pub reading: Option<Reading>,
-    /// The forecast's provisioned quantile peak over the planning window, in the metric's
-    /// workload-wide unit; `None` when there is no reliable forecast.
-    pub forecast_peak: Option<f64>,
+    /// What the forecast says the planning windows need ([`super::window`]), in the
+    /// metric's workload-wide unit; `None` when there is no reliable forecast.
+    pub forecast_need: Option<Need>,
     /// How much of the metric one replica should carry, in the same unit.
     pub per_replica: f64,
+}
+
+/// The forecast's provisioned quantile at its highest over the two planning windows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Need {
+    /// Over [now, now + leadTime + sync]: what must be Ready by then.
+    pub window: f64,
+    /// Over the window extended by the hold time: what a lower count must still carry
+    /// before pods are removed.
+    pub hold: f64,
+}
+
+impl Need {
+    /// A need that is the same over both windows.
+    pub fn flat(value: f64) -> Self {
+        Self {
+            window: value,
+            hold: value,
+        }
+    }
 }
 
 /// Everything one decision depends on besides its memory.
@@ -122,20 +143,29 @@ pub struct ScaleDecision {
     pub reason: Reason,
 }
 
-/// The forecast's proposal: per metric, ceil(peak × (1 + headroom) ÷ per-replica target);
-/// the highest over metrics. `None` when no metric has a forecast.
+/// Replicas for `value` of a metric: ceil(value × (1 + headroom) ÷ per-replica target).
+fn replicas_for(value: f64, per_replica: f64, headroom_percent: f64) -> Option<i32> {
+    if per_replica <= 0.0 || per_replica.is_nan() || !value.is_finite() {
+        return None;
+    }
+    let needed = (value.max(0.0) * (1.0 + headroom_percent.max(0.0) / 100.0) / per_replica).ceil();
+    Some(needed.min(f64::from(i32::MAX)) as i32)
+}
+
+/// The forecast's proposal for the planning window: per metric, replicas for its need; the
+/// highest over metrics. `None` when no metric has a forecast.
 pub fn predictive(metrics: &[MetricInput], headroom_percent: f64) -> Option<i32> {
     metrics
         .iter()
-        .filter_map(|m| {
-            let peak = m.forecast_peak?;
-            if m.per_replica <= 0.0 || m.per_replica.is_nan() || !peak.is_finite() {
-                return None;
-            }
-            let needed =
-                (peak.max(0.0) * (1.0 + headroom_percent.max(0.0) / 100.0) / m.per_replica).ceil();
-            Some(needed.min(f64::from(i32::MAX)) as i32)
-        })
+        .filter_map(|m| replicas_for(m.forecast_need?.window, m.per_replica, headroom_percent))
+        .max()
+}
+
+/// The count the forecast says must stay until the hold window has passed.
+fn hold(metrics: &[MetricInput], headroom_percent: f64) -> Option<i32> {
+    metrics
+        .iter()
+        .filter_map(|m| replicas_for(m.forecast_need?.hold, m.per_replica, headroom_percent))
         .max()
 }
 
@@ -152,7 +182,18 @@ pub fn decide(inputs: &Inputs<'_>, state: &mut PlanState) -> ScaleDecision {
         Some(p) if p > reactive_replicas => Reason::ForecastAhead,
         Some(_) => Reason::CurrentLoad,
     };
-    let raw = predicted.map_or(reactive_replicas, |p| p.max(reactive_replicas));
+    let mut raw = predicted.map_or(reactive_replicas, |p| p.max(reactive_replicas));
+    if raw < inputs.current
+        && let Some(hold) = hold(inputs.metrics, inputs.headroom_percent)
+    {
+        // Pods are removed only when the forecast says they stay unneeded for the hold time,
+        // and, as HPA does, not for a change within its tolerance.
+        raw = raw.max(hold.min(inputs.current));
+        let floor = (f64::from(inputs.current) * (1.0 - inputs.tolerance.scale_down)).ceil() as i32;
+        if raw >= floor {
+            raw = inputs.current;
+        }
+    }
     let (clamped, mut limited_by) = if raw > inputs.max {
         (inputs.max, Some(Limit::MaxReplicas))
     } else if raw < inputs.min {
@@ -168,7 +209,7 @@ pub fn decide(inputs: &Inputs<'_>, state: &mut PlanState) -> ScaleDecision {
         inputs.current,
         clamped,
         b.scale_up.stabilization_window_seconds,
-        b.scale_down.stabilization_window_seconds,
+        scale_down_window(inputs),
     );
     if stabilized != clamped {
         limited_by = Some(Limit::Stabilization);
@@ -196,6 +237,23 @@ pub fn decide(inputs: &Inputs<'_>, state: &mut PlanState) -> ScaleDecision {
         predictive: predicted,
         limited_by,
         reason,
+    }
+}
+
+/// The scale-down stabilization window in force. HPA's window is blind: it holds the highest
+/// recommendation of the last five minutes because it cannot know whether load that fell
+/// will come back. While every metric has a reliable forecast, each recommendation already
+/// covers the time a removed pod would need to return, so only a short flap guard
+/// ([`FORECAST_SCALE_DOWN_WINDOW_S`]) remains — or the policy's own window, if shorter.
+/// Without a forecast for every metric, the policy's (HPA's) window applies unchanged.
+pub fn scale_down_window(inputs: &Inputs<'_>) -> u32 {
+    let configured = inputs.behavior.scale_down.stabilization_window_seconds;
+    let all_forecast =
+        !inputs.metrics.is_empty() && inputs.metrics.iter().all(|m| m.forecast_need.is_some());
+    if all_forecast {
+        configured.min(FORECAST_SCALE_DOWN_WINDOW_S)
+    } else {
+        configured
     }
 }
 
@@ -268,13 +326,108 @@ mod tests {
         }
     }
 
+    fn metric_with(load: f64, need: Option<Need>) -> MetricInput {
+        MetricInput {
+            reading: Some(Reading::Total {
+                value: load,
+                target_per_replica: 10.0,
+            }),
+            forecast_need: need,
+            per_replica: 10.0,
+        }
+    }
+
+    /// Runs decisions every 15 s from `now` with `load` and `need` each step, starting at
+    /// `current` replicas; returns the replicas after each.
+    fn run(current: i32, steps: &[(f64, Option<Need>)], behavior: &ResolvedBehavior) -> Vec<i32> {
+        let fallback = Fallback::default();
+        let mut state = PlanState::default();
+        let mut current = current;
+        let mut out = Vec::new();
+        for (i, (load, need)) in steps.iter().enumerate() {
+            let metrics = [metric_with(*load, *need)];
+            let mut inputs = inputs(&metrics, behavior, &fallback, current);
+            inputs.now = 1_000 + 15 * i as i64;
+            current = decide(&inputs, &mut state).replicas;
+            out.push(current);
+        }
+        out
+    }
+
+    #[test]
+    fn with_a_forecast_load_that_fell_is_followed_within_a_minute_not_five() {
+        let behavior = ResolvedBehavior::resolve(None);
+        // Load needs 10 replicas, then falls to what 5 carry; the forecast agrees over both
+        // windows from the fall on.
+        let mut steps = vec![(100.0, Some(Need::flat(100.0))); 4];
+        steps.extend(vec![(50.0, Some(Need::flat(50.0))); 12]);
+        let with = run(10, &steps, &behavior);
+        let blind: Vec<(f64, Option<Need>)> = steps.iter().map(|(l, _)| (*l, None)).collect();
+        let hpa = run(10, &blind, &behavior);
+        let first_low = |r: &[i32]| r.iter().position(|&n| n == 5);
+        assert_eq!(
+            first_low(&with),
+            Some(4 + 3),
+            "down once the lower count was recommended for the 60 s window: {with:?}"
+        );
+        assert_eq!(first_low(&hpa), None, "HPA waits 300 s: {hpa:?}");
+    }
+
+    #[test]
+    fn pods_stay_while_the_forecast_needs_them_within_the_horizon() {
+        let behavior = ResolvedBehavior::resolve(None);
+        // Load fell, but the forecast expects it back within the hold window.
+        let need = Need {
+            window: 50.0,
+            hold: 100.0,
+        };
+        let replicas = run(10, &vec![(50.0, Some(need)); 30], &behavior);
+        assert!(replicas.iter().all(|&r| r == 10), "{replicas:?}");
+    }
+
+    #[test]
+    fn a_scale_down_within_the_tolerance_is_not_made() {
+        let behavior = ResolvedBehavior::resolve(None);
+        // 20 replicas; load and forecast need 19 (5 % less): HPA's tolerance holds.
+        let replicas = run(20, &vec![(190.0, Some(Need::flat(190.0))); 30], &behavior);
+        assert!(replicas.iter().all(|&r| r == 20), "{replicas:?}");
+        let replicas = run(20, &vec![(170.0, Some(Need::flat(170.0))); 30], &behavior);
+        assert_eq!(
+            replicas.last(),
+            Some(&17),
+            "15 % less is a change: {replicas:?}"
+        );
+    }
+
+    #[test]
+    fn never_below_the_current_reactive_recommendation() {
+        let behavior = ResolvedBehavior::resolve(None);
+        let fallback = Fallback::default();
+        let mut state = PlanState::default();
+        let mut current = 12;
+        // A forecast far below what current load needs, over a sequence of decisions.
+        for i in 0..40 {
+            let load = if i % 7 < 3 { 120.0 } else { 80.0 };
+            let metrics = [metric_with(load, Some(Need::flat(10.0)))];
+            let mut inputs = inputs(&metrics, &behavior, &fallback, current);
+            inputs.now = 1_000 + 15 * i;
+            let d = decide(&inputs, &mut state);
+            let reactive = d.reactive.unwrap_or_default();
+            assert!(
+                d.replicas >= reactive,
+                "step {i}: {d:?} below the HPA's recommendation {reactive} (current {current})"
+            );
+            current = d.replicas;
+        }
+    }
+
     fn metric(load: Option<f64>, peak: Option<f64>) -> MetricInput {
         MetricInput {
             reading: load.map(|value| Reading::Total {
                 value,
                 target_per_replica: 10.0,
             }),
-            forecast_peak: peak,
+            forecast_need: peak.map(Need::flat),
             per_replica: 10.0,
         }
     }

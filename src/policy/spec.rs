@@ -332,13 +332,17 @@ pub struct ForecastSpec {
     pub model: Model,
 
     /// Time a new pod needs from being requested to being Ready (scheduling, image pull,
-    /// start-up, readiness). Capacity is planned for now+leadTime onwards. Default `2m`;
-    /// must be > 0; typically 30s–10m.
+    /// start-up, readiness). Replicas held now cover the forecast until now + leadTime +
+    /// one sync period, when pods requested at the next decision can be Ready. Default
+    /// `2m`; must be > 0; typically 30s–10m.
     #[serde(default = "default_lead_time")]
     pub lead_time: Duration,
 
-    /// How far beyond the lead time the plan looks: replicas cover the forecast peak over
-    /// [now+leadTime, now+leadTime+horizon]. Default `15m`; must be > 0; typically 5m–1h.
+    /// How far beyond the lead time a lower replica count must be forecast to suffice before
+    /// pods are removed: the flap guard of scale-down, which with a reliable forecast does
+    /// not wait out HPA's stabilization window. Longer means fewer scale actions and more
+    /// pod-hours; the forecast peak reported in status covers it too. Default `15m`; must
+    /// be > 0; typically 5m–1h.
     #[serde(default = "default_horizon")]
     pub horizon: Duration,
 
@@ -357,9 +361,9 @@ pub struct ForecastSpec {
     #[schemars(length(max = 4))]
     pub seasonality: Vec<Duration>,
 
-    /// Provision for this quantile of the forecast: 0.5 plans for the median, 0.9 (default)
-    /// for a load the forecast expects to exceed one time in ten. Strictly between 0 and 1;
-    /// typically 0.8–0.99.
+    /// Provision for this quantile of the forecast at each step ahead: 0.5 plans for the
+    /// median, 0.9 (default) for a load the forecast expects to exceed one step in ten.
+    /// Strictly between 0 and 1; typically 0.8–0.95.
     #[serde(default = "default_quantile")]
     pub quantile: f64,
 

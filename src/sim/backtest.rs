@@ -11,7 +11,11 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::forecast::backtest::{Scores, Summary};
-use crate::forecast::engine::{Engine, EngineConfig, mase_scale};
+use crate::forecast::engine::{Engine, EngineConfig, METRICS_LAG_ALLOWANCE_S, mase_scale};
+use crate::plan::Timing;
+
+/// The sync period the backtest's engines are configured for (the operator's default).
+const BACKTEST_SYNC: u64 = 15;
 use crate::forecast::{ModelKind, Series};
 
 /// What to evaluate.
@@ -50,8 +54,38 @@ pub fn model_name(model: Option<ModelKind>) -> &'static str {
     model.map_or("auto", ModelKind::name)
 }
 
-/// Runs the backtest of every configured model on `series`.
-pub fn run(series: &Series, config: &BacktestConfig) -> Vec<ModelReport> {
+/// Why a backtest has nothing to report.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    /// No origin had both the warm-up history before it and the window after it.
+    #[error(
+        "no window could be scored: the trace covers {span_s}s, forecasts start after {warmup_s}s of history (min(--history, half the trace)) and each needs the {window_s}s after it (--lead + --horizon); use a longer trace, or a shorter --history or --horizon"
+    )]
+    NothingScored {
+        /// Seconds the trace covers.
+        span_s: u64,
+        /// Seconds of history before the first origin.
+        warmup_s: u64,
+        /// Seconds each scored window needs.
+        window_s: u64,
+    },
+}
+
+/// Runs the backtest of every configured model on `series`; an error when no model could
+/// score a single window (a score over nothing would read as perfect).
+pub fn run(series: &Series, config: &BacktestConfig) -> Result<Vec<ModelReport>, BacktestError> {
+    let reports = run_models(series, config);
+    if reports.iter().all(|r| r.summary.windows == 0) {
+        return Err(BacktestError::NothingScored {
+            span_s: series.span_seconds(),
+            warmup_s: config.history.min(series.span_seconds() / 2),
+            window_s: config.lead + config.horizon,
+        });
+    }
+    Ok(reports)
+}
+
+fn run_models(series: &Series, config: &BacktestConfig) -> Vec<ModelReport> {
     let step = series.step.max(1);
     let warmup = config.history.min(series.span_seconds() / 2);
     let first = (warmup / step) as usize;
@@ -66,15 +100,21 @@ pub fn run(series: &Series, config: &BacktestConfig) -> Vec<ModelReport> {
         .models
         .iter()
         .map(|&model| {
+            let timing = Timing {
+                lead: config.lead,
+                horizon: config.horizon,
+                sync: BACKTEST_SYNC,
+            };
             let mut engine = Engine::new(EngineConfig {
                 model,
                 quantile: config.quantile,
                 horizon: config.lead + config.horizon,
-                window_start: config.lead,
+                plan_reach: timing.reach() + METRICS_LAG_ALLOWANCE_S,
                 history: config.history,
                 min_history: warmup.min(86_400),
-                // Score every model, however poor: the gate belongs to the controller.
+                // Score every model, however poor: the gates belong to the controller.
                 max_error: f64::INFINITY,
+                max_loss_ratio: f64::INFINITY,
                 ..EngineConfig::default()
             });
             let mut scores = Scores::default();

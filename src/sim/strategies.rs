@@ -1,28 +1,84 @@
 //! The strategies `simulate` compares. All but the oracle go through [`crate::plan::decide`]:
-//! they differ only in the forecast they feed it and the behavior they use.
+//! they differ only in the forecast they feed it, their per-replica target and their
+//! behavior.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use crate::forecast::models::HoltWinters;
-use crate::forecast::{Engine, Forecast, Forecaster, Series};
-use crate::plan::{Inputs, MetricInput, PlanState, Reading, Tolerance, decide};
+use crate::forecast::{Engine, Forecast, Forecaster, Series, Unreliable};
+use crate::plan::{Inputs, MetricInput, Need, PlanState, Reading, Timing, Tolerance, decide};
 use crate::policy::{Fallback, RatePolicy, ResolvedBehavior};
 
 use super::workload::Load;
 
-/// What every strategy shares: the policy's bounds and the per-replica target.
+/// What every strategy shares: the policy's bounds, headroom and timing.
 #[derive(Clone, Debug)]
 pub struct Shared {
     /// minReplicas.
     pub min: i32,
     /// maxReplicas.
     pub max: i32,
-    /// Requests per second one replica should carry.
-    pub target: f64,
     /// Headroom percent.
     pub headroom: f64,
-    /// Lead time, seconds.
-    pub lead: u64,
-    /// Planning horizon after the lead, seconds.
-    pub horizon: u64,
+    /// Lead time and sync period: the planning window.
+    pub timing: Timing,
+}
+
+/// The history a policy's engine reads, as Prometheus would serve it — the load at the
+/// policy's step, up to a metrics lag before now — and the engine's latest answer.
+pub struct Feed {
+    engine: Engine,
+    /// The whole trace's load (req/s) at the policy's step.
+    series: Series,
+    /// Seconds of history read.
+    history: u64,
+    /// Seconds the metrics lag the truth.
+    lag: u64,
+    last: Option<(i64, Result<Forecast, Unreliable>)>,
+}
+
+impl Feed {
+    /// A feed of `series` (the load at the policy's step) into `engine`.
+    pub fn new(engine: Engine, series: Series, lag: u64) -> Self {
+        let history = engine.config().history;
+        Self {
+            engine,
+            series,
+            history,
+            lag,
+            last: None,
+        }
+    }
+
+    /// The engine's forecast from the history available at `now`.
+    pub fn forecast(&mut self, now: i64) -> Result<&Forecast, &Unreliable> {
+        let s = &self.series;
+        let step = s.step.max(1) as i64;
+        let until = now - self.lag as i64;
+        let end_index = ((until - s.start).max(0) / step) as usize;
+        let end_index = end_index.min(s.len());
+        let end = s.start + end_index as i64 * step;
+        // A new sample only arrives once a step has completed; building the history to let
+        // the engine find that out would cost more than the forecast.
+        let entry = match self.last.take() {
+            Some(last) if last.0 == end => self.last.insert(last),
+            _ => {
+                let keep = (self.history / s.step.max(1)) as usize;
+                let first = end_index.saturating_sub(keep);
+                let past = Series {
+                    start: s.start + first as i64 * step,
+                    step: s.step,
+                    values: s.values[first..end_index].to_vec(),
+                    gaps: Vec::new(),
+                };
+                let result = self.engine.forecast(&past);
+                self.last.insert((end, result))
+            }
+        };
+        entry.1.as_ref()
+    }
 }
 
 /// One sync period's view for a strategy.
@@ -42,21 +98,10 @@ pub struct Step {
 pub enum Foresight {
     /// None: the HPA.
     Blind,
-    /// The forecasting engine, refreshed every `refresh` seconds from the trace's history.
-    Engine {
-        /// The engine.
-        engine: Box<Engine>,
-        /// Its quantile.
-        quantile: f64,
-        /// Seconds between refreshes.
-        refresh: u64,
-        /// Seconds of history fed.
-        history: u64,
-        /// Seconds the metrics lag the truth.
-        lag: u64,
-        /// The current forecast and when it was made.
-        current: Option<(i64, Forecast)>,
-    },
+    /// The forecasting engine, asked at every decision with the history the metrics
+    /// pipeline has by then, exactly as the controller asks it. Strategies that differ only
+    /// in the quantile they provision share one feed.
+    Engine(Rc<RefCell<Feed>>),
     /// The true future load.
     Perfect,
     /// PHPA-style: Holt-Winters (α = β = γ = 0.9, one-day season) on the history of the
@@ -73,10 +118,17 @@ pub enum Foresight {
     },
 }
 
-/// A strategy: its decision memory, behavior and forecast source.
+/// A strategy: its decision memory, per-replica target, behavior and forecast source.
 pub struct Strategy {
     /// Its name in the report.
     pub name: &'static str,
+    /// Requests per second one replica should carry.
+    pub target: f64,
+    /// The forecast quantile it provisions for.
+    pub quantile: f64,
+    /// Per decision, whether a forecast was used (`used`) or why not (the reason of
+    /// ForecastReliable=False).
+    pub outcomes: BTreeMap<&'static str, u64>,
     behavior: ResolvedBehavior,
     state: PlanState,
     foresight: Foresight,
@@ -93,47 +145,57 @@ pub fn with_period(mut behavior: ResolvedBehavior, period: i32) -> ResolvedBehav
 }
 
 impl Strategy {
-    /// A strategy.
-    pub fn new(name: &'static str, behavior: ResolvedBehavior, foresight: Foresight) -> Self {
+    /// A strategy whose replicas each carry `target` requests per second.
+    pub fn new(
+        name: &'static str,
+        target: f64,
+        behavior: ResolvedBehavior,
+        foresight: Foresight,
+    ) -> Self {
         Self {
             name,
+            target,
+            quantile: 0.5,
+            outcomes: BTreeMap::new(),
             behavior,
             state: PlanState::default(),
             foresight,
         }
     }
 
+    /// The same strategy provisioning for the `quantile` of the forecast.
+    pub fn with_quantile(mut self, quantile: f64) -> Self {
+        self.quantile = quantile;
+        self
+    }
+
     /// The replicas this strategy sets at `step`.
-    pub fn decide(&mut self, step: Step, shared: &Shared, load: &Load, trace: &Series) -> i32 {
-        let window_from = step.now + shared.lead as i64;
-        let window_to = window_from + shared.horizon as i64;
-        let reading = Some(Reading::Total {
-            value: step.observed,
-            target_per_replica: shared.target,
-        });
-        let forecast_peak = match &mut self.foresight {
+    pub fn decide(&mut self, step: Step, shared: &Shared, load: &Load) -> i32 {
+        let window = shared.timing.window(step.now);
+        let mut observed = step.observed;
+        let forecast_need = match &mut self.foresight {
             Foresight::Blind => None,
-            Foresight::Perfect => Some(load.peak(window_from as f64, window_to as f64)),
-            Foresight::Engine {
-                engine,
-                quantile,
-                refresh,
-                history,
-                lag,
-                current,
-            } => {
-                let stale = current
-                    .as_ref()
-                    .is_none_or(|(made, _)| step.now - made >= *refresh as i64);
-                if stale {
-                    let until = step.now - *lag as i64;
-                    let past = load.history(trace, until - *history as i64, until);
-                    *current = engine.forecast(&past).ok().map(|f| (step.now, f));
-                }
-                current
-                    .as_ref()
-                    .and_then(|(_, f)| f.peak(*quantile, window_from, window_to))
-                    .map(|p| p.value)
+            Foresight::Perfect => Some(Need {
+                window: load.peak(window.from as f64, window.to as f64),
+                hold: load.peak(window.from as f64, window.hold_to as f64),
+            }),
+            Foresight::Engine(feed) => {
+                let mut feed = feed.borrow_mut();
+                let need = match feed.forecast(step.now) {
+                    Ok(f) => (|| {
+                        Some(Need {
+                            window: f.peak(self.quantile, window.from, window.to)?.value,
+                            hold: f.peak(self.quantile, window.from, window.hold_to)?.value,
+                        })
+                    })()
+                    .ok_or("ForecastTooShort"),
+                    Err(why) => Err(why.reason()),
+                };
+                *self
+                    .outcomes
+                    .entry(need.err().unwrap_or("used"))
+                    .or_default() += 1;
+                need.ok()
             }
             Foresight::ReplicaHoltWinters {
                 history,
@@ -143,9 +205,11 @@ impl Strategy {
             } => {
                 if step.now.saturating_sub(*last) >= *every as i64 {
                     *last = step.now;
-                    let proposal = reading.map_or(step.current, |r| {
-                        r.replicas(step.current, step.ready, Tolerance::default())
-                    });
+                    let reading = Reading::Total {
+                        value: step.observed,
+                        target_per_replica: self.target,
+                    };
+                    let proposal = reading.replicas(step.current, step.ready, Tolerance::default());
                     history.push(f64::from(proposal));
                     let season = (86_400 / *every) as usize;
                     let keep = 3 * season;
@@ -157,19 +221,22 @@ impl Strategy {
                         .ok()
                         .and_then(|p| p.first().copied());
                 }
-                predicted.map(|replicas| replicas * shared.target)
+                // PHPA scales on the higher of the HPA's evaluation and its prediction, with
+                // HPA's own stabilization: it is an HPA on a raised reading, not a plan.
+                if let Some(replicas) = *predicted {
+                    observed = observed.max(replicas * self.target);
+                }
+                None
             }
         };
         let metrics = [MetricInput {
-            reading,
-            forecast_peak,
-            per_replica: shared.target,
+            reading: Some(Reading::Total {
+                value: observed,
+                target_per_replica: self.target,
+            }),
+            forecast_need,
+            per_replica: self.target,
         }];
-        let headroom = if matches!(self.foresight, Foresight::ReplicaHoltWinters { .. }) {
-            0.0
-        } else {
-            shared.headroom
-        };
         let inputs = Inputs {
             now: step.now,
             current: step.current,
@@ -177,7 +244,7 @@ impl Strategy {
             min: shared.min,
             max: shared.max,
             metrics: &metrics,
-            headroom_percent: headroom,
+            headroom_percent: shared.headroom,
             behavior: &self.behavior,
             fallback: &Fallback::default(),
             tolerance: Tolerance::default(),

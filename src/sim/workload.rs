@@ -62,19 +62,30 @@ impl Load {
         peak.max(self.at(to))
     }
 
-    /// The trace's own samples (per second) at its step, from `from` to `to`, as a series.
-    pub fn history(&self, series: &Series, from: i64, to: i64) -> Series {
-        let step = series.step.max(1) as i64;
-        let first = ((from - series.start).max(0) / step) as usize;
-        let last = (((to - series.start).max(0) / step) as usize).min(series.len());
+    /// The load as a metrics pipeline would record it at `step` seconds (req/s, the mean of
+    /// each step) from the trace's start to its end. At the trace's own step these are the
+    /// trace's values; at a finer step, the interpolated load a finer scrape would see.
+    pub fn at_step(&self, series: &Series, step: u64) -> Series {
+        let step = step.max(1);
+        if step == series.step {
+            return Series {
+                start: series.start,
+                step,
+                values: self.rates.clone(),
+                gaps: Vec::new(),
+            };
+        }
+        let n = (series.span_seconds() / step) as usize;
+        let values = (0..n)
+            .map(|i| {
+                let from = series.start as f64 + (i as u64 * step) as f64;
+                self.mean(from, from + step as f64)
+            })
+            .collect();
         Series {
-            start: series.start + first as i64 * step,
-            step: series.step,
-            values: self
-                .rates
-                .get(first..last.max(first))
-                .map(<[f64]>::to_vec)
-                .unwrap_or_default(),
+            start: series.start,
+            step,
+            values,
             gaps: Vec::new(),
         }
     }

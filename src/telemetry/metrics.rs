@@ -60,6 +60,9 @@ pub struct MetricGauges {
     pub peak: Option<f64>,
     /// The recent backtest error (MASE).
     pub error: Option<f64>,
+    /// The forecast's backtest loss over the plan's window ÷ the last value's (the skill
+    /// gate: at 1 or above the forecast is not used).
+    pub loss_ratio: Option<f64>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -121,6 +124,8 @@ pub struct OperatorMetrics {
     forecast_peak: Family<MetricLabels, FloatGauge>,
     /// `prescaler_forecast_error{namespace, policy, metric}`.
     forecast_error: Family<MetricLabels, FloatGauge>,
+    /// `prescaler_forecast_loss_ratio{namespace, policy, metric}`.
+    forecast_loss_ratio: Family<MetricLabels, FloatGauge>,
     /// `prescaler_leader`.
     leader: Gauge,
     /// `prescaler_history_cache_bytes`.
@@ -221,12 +226,17 @@ impl OperatorMetrics {
         let forecast_peak = metric_gauge(
             &mut registry,
             "forecast_peak",
-            "Peak of the provisioned forecast quantile over the planning window",
+            "Peak of the provisioned forecast quantile over [now + leadTime, now + leadTime + horizon]",
         );
         let forecast_error = metric_gauge(
             &mut registry,
             "forecast_error",
             "Recent backtest error of the forecast (MASE; below 1 beats the seasonal naive forecast)",
+        );
+        let forecast_loss_ratio = metric_gauge(
+            &mut registry,
+            "forecast_loss_ratio",
+            "Backtest loss of the forecast over the plan's window divided by the last value's; at 1 or above the forecast has no skill and scaling is reactive (ForecastReliable=False, NoSkill)",
         );
         let leader = Gauge::default();
         registry.register(
@@ -263,6 +273,7 @@ impl OperatorMetrics {
             forecast_value,
             forecast_peak,
             forecast_error,
+            forecast_loss_ratio,
             leader,
             history_cache_bytes,
             metrics_of: Mutex::new(HashMap::new()),
@@ -322,6 +333,11 @@ impl OperatorMetrics {
         set_or_remove_f64(&self.forecast_value, &labels, finite(gauges.forecast));
         set_or_remove_f64(&self.forecast_peak, &labels, finite(gauges.peak));
         set_or_remove_f64(&self.forecast_error, &labels, finite(gauges.error));
+        set_or_remove_f64(
+            &self.forecast_loss_ratio,
+            &labels,
+            finite(gauges.loss_ratio),
+        );
         self.tracked()
             .entry(policy_labels(namespace, policy))
             .or_default()
@@ -409,6 +425,7 @@ impl OperatorMetrics {
             &self.forecast_value,
             &self.forecast_peak,
             &self.forecast_error,
+            &self.forecast_loss_ratio,
         ] {
             family.remove(&labels);
         }

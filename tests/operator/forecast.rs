@@ -1,6 +1,6 @@
-//! The operator on real metrics: a real Prometheus loaded with two days of the NASA trace,
-//! shifted so that "now" is Monday 10 July 1995 12:00 UTC, a quarter of an hour before the
-//! morning ramp, and continued live by the harness's exporter.
+//! The operator on real metrics: a real Prometheus loaded with three days of the NASA trace,
+//! shifted so that "now" is Monday 10 July 1995 11:00 UTC, as the morning rise begins, and
+//! continued live by the harness's exporter.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,9 +15,10 @@ use crate::support::operator::{
 use crate::support::prometheus::{PrometheusServer, Series, TraceRate};
 
 const DAY: u64 = 86_400;
-/// Monday 1995-07-10 12:00 UTC: the request rate rises by about 1.8× over the next 15 min,
-/// as it did at the same time on the days before.
-const AT: i64 = 805_377_600;
+/// Monday 1995-07-10 11:00 UTC (07:00 at the space center): the morning rise begins, as it
+/// did at the same time on the days before — a time at which, on three days of history, the
+/// forecast beats the last value clearly enough for the skill gate to use it.
+const AT: i64 = 805_374_000;
 /// Requests per second one replica should carry.
 const PER_REPLICA: f64 = 0.05;
 const LIMIT: Duration = Duration::from_secs(90);
@@ -42,21 +43,21 @@ fn replicas(emu: &Emulator, name: &str, field: &str) -> i64 {
 async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
     let _serial = SERIAL.lock().await;
     let trace = TraceRate::load(&nasa());
-    let mut series =
-        Series::new("http_requests_total", &[("job", "web")], &nasa(), AT).history(2 * DAY + 3600);
-    series.sample_every = 60;
+    let series =
+        Series::new("http_requests_total", &[("job", "web")], &nasa(), AT).history(3 * DAY + 3600);
     let mut prometheus = PrometheusServer::start(vec![series]);
     let emu = Emulator::start().await;
     install_crd(&emu).await;
     // Pods become Ready one second after they are asked for.
     emu.run_workload_controller(Duration::from_secs(1));
-    let now_rate = trace.mean(AT - 120, AT);
+    let now_rate = trace.mean(AT - 60, AT);
     let current = (now_rate / PER_REPLICA).ceil() as i32;
     seed_deployment(&emu, "web", current);
-    let query = r#"sum(rate(http_requests_total{job="web"}[2m]))"#;
+    let query = r#"sum(rate(http_requests_total{job="web"}[1m]))"#;
     let mut p = policy("web", "web", "Auto", query, PER_REPLICA);
-    // The 0.9 quantile misses one peak in ten by design; 20% headroom on top is how a team
-    // that must not be short at the peak buys certainty.
+    p["spec"]["forecast"]["history"] = json!("3d");
+    // The 0.9 quantile misses one minute in ten by design; 20% headroom on top is how a
+    // team that must not be short buys certainty.
     p["spec"]["forecast"]["headroom"] = json!(20);
     seed_policy(&emu, p);
     let _op = Operator::start(
@@ -66,16 +67,16 @@ async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
         &["--leader-elect=false"],
     );
 
-    // The planning window is now+2m … now+12m. What the peak there needs, on the 2-minute
+    // The planning window is now … now + leadTime + sync. What it needs, on the one-minute
     // rate the query sees:
-    let needed = (AT + 120..=AT + 720)
+    let needed = (AT + 60..=AT + 180)
         .step_by(60)
-        .map(|t| (trace.mean(t - 120, t) / PER_REPLICA).ceil() as i64)
+        .map(|t| (trace.mean(t - 60, t) / PER_REPLICA).ceil() as i64)
         .max()
         .unwrap();
     assert!(
         needed > i64::from(current),
-        "the scene has a ramp: {current} → {needed}"
+        "the scene has a rise: {current} → {needed}"
     );
 
     let p = eventually(LIMIT, "a scale-up ahead of the ramp", || async {
@@ -111,7 +112,12 @@ async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
         "{ready} Ready pods for a peak that needs {needed}: {status}"
     );
 
-    // What users see.
+    // What users see, once a reconcile after the scale-up has reported it.
+    eventually(LIMIT, "status reporting the new count", || async {
+        let p = get_policy(&emu, "web").await;
+        (p["status"]["currentReplicas"].as_i64()? > i64::from(current)).then_some(())
+    })
+    .await;
     let out = emu
         .kubectl()
         .args(["get", "sp", "web"])
