@@ -125,7 +125,7 @@ pub struct SimulateArgs {
     )]
     pub query: Option<String>,
     /// With --prometheus: how much history to read, ending now.
-    #[arg(long, default_value = "7d", value_parser = parse_duration, env = "PRESCALER_HISTORY")]
+    #[arg(long, default_value = "14d", value_parser = parse_duration, env = "PRESCALER_HISTORY")]
     pub history: u64,
     /// With --prometheus: resolution of the history read.
     #[arg(long, default_value = "1m", value_parser = parse_duration, env = "PRESCALER_STEP")]
@@ -412,8 +412,29 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
     }
     writeln!(out)?;
     write_table(&mut out, &report.runs)?;
+    if let Some(outcomes) = report
+        .run("prescaler")
+        .and_then(|r| r.forecast_outcomes.as_ref())
+    {
+        let share = |k: &str| 100.0 * outcomes.get(k).copied().unwrap_or(0.0);
+        let others: Vec<String> = outcomes
+            .iter()
+            .filter(|(k, _)| **k != "used")
+            .map(|(k, v)| format!("{k} {:.0} %", 100.0 * v))
+            .collect();
+        let why = if others.is_empty() {
+            String::new()
+        } else {
+            format!("; reactive only: {}", others.join(", "))
+        };
+        writeln!(
+            out,
+            "\nprescaler used its forecast in {:.0} % of decisions{why}",
+            share("used")
+        )?;
+    }
     if let Some(verdict) = verdict {
-        writeln!(out, "\n{verdict}")?;
+        writeln!(out, "{verdict}")?;
     }
     let path = args
         .svg

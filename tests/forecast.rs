@@ -217,3 +217,28 @@ fn the_forecast_follows_each_new_sample_without_choosing_the_model_again() {
         usual.point[0]
     );
 }
+
+#[test]
+fn the_default_two_weeks_of_history_learn_the_week_on_real_traffic() {
+    let trace = Trace::load(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples/traces/nasa_http_jul1995_1min.csv"
+        )
+        .as_ref(),
+    )
+    .expect("bundled trace");
+    // NASA's weekends carry about 0.6× a weekday's traffic.
+    let s = &trace.series;
+    let two_weeks = Series::new(s.start, s.step, s.values[..14 * 1_440].to_vec());
+    let mut engine = Engine::new(EngineConfig {
+        model: Some(ModelKind::Mstl),
+        ..EngineConfig::default()
+    });
+    let _ = engine.forecast(&two_weeks);
+    let periods = &engine.selection().expect("a model was evaluated").periods;
+    assert!(
+        periods.contains(&604_800),
+        "the weekly season is found in the default history: {periods:?}"
+    );
+}

@@ -157,6 +157,10 @@ fn the_table_names_the_capacity_choice_and_writes_the_plot() {
         table.contains("forecast: leadTime 2m · quantile 0.8 · headroom 0%"),
         "the effective settings are printed: {table}"
     );
+    assert!(
+        table.contains("prescaler used its forecast in "),
+        "how often the forecast was used is printed: {table}"
+    );
     let plot = std::fs::read_to_string(&svg).expect("the SVG was written");
     assert!(
         plot.starts_with("<svg")

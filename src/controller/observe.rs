@@ -146,11 +146,11 @@ pub async fn observe<S: MetricSource>(
 ) -> Observation {
     let mut out = Observation::default();
     let forecast = &spec.forecast;
-    let step = forecast.step.seconds().unwrap_or(60).max(1);
-    let history = forecast.history.seconds().unwrap_or(7 * 86_400);
-    let lead = forecast.lead_time.seconds().unwrap_or(120) as i64;
-    let horizon = forecast.horizon.seconds().unwrap_or(900) as i64;
+    // Every default comes from the one place the simulator takes it from too.
     let config = EngineConfig::for_policy(forecast, timing);
+    let step = config.step;
+    let history = config.history;
+    let (lead, horizon) = (timing.lead as i64, timing.horizon as i64);
     let stale_after = (STALE_STEPS * step).max(STALE_MIN_S) as i64;
     for metric in &spec.metrics {
         let name = metric.effective_name().to_string();

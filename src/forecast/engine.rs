@@ -52,6 +52,8 @@ pub struct EngineConfig {
     pub plan_reach: u64,
     /// Seconds of history to use at most.
     pub history: u64,
+    /// Seconds between the history's samples (`spec.forecast.step`).
+    pub step: u64,
     /// Seconds of history needed before any forecast is made.
     pub min_history: u64,
     /// Seconds between model choices (and calibrations).
@@ -80,7 +82,8 @@ impl Default for EngineConfig {
             extra_levels: Vec::new(),
             horizon: 17 * 60,
             plan_reach: 2 * 60 + 15 + METRICS_LAG_ALLOWANCE_S,
-            history: 7 * 86_400,
+            history: 14 * 86_400,
+            step: 60,
             min_history: 86_400,
             reselect_every: 12 * 3_600,
             refit_every: 3_600,
@@ -115,6 +118,7 @@ impl EngineConfig {
                 + METRICS_LAG_ALLOWANCE_S,
             plan_reach,
             history: secs(&spec.history, &defaults.history),
+            step: secs(&spec.step, &defaults.step).max(1),
             min_history: secs(&spec.min_history, &defaults.min_history),
             ..Self::default()
         }

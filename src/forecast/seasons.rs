@@ -18,7 +18,11 @@ pub const THRESHOLD: f64 = 0.3;
 /// period and a trough in between.
 pub const CONTRAST: f64 = 0.1;
 
-/// Autocorrelation of `values` at `lag` (0 when undefined).
+/// Autocorrelation of `values` at `lag` (0 when undefined), each lagged pair weighted
+/// alike: the sum of products is divided by the `n - lag` pairs it has, not by `n`. The
+/// usual estimator divides by `n` and so halves the autocorrelation of a period that fits
+/// twice into the history — two weeks could never show a weekly season next to a daily one
+/// that fits fourteen times.
 pub fn autocorrelation(values: &[f64], lag: usize) -> f64 {
     let n = values.len();
     if lag == 0 || lag >= n {
@@ -32,14 +36,16 @@ pub fn autocorrelation(values: &[f64], lag: usize) -> f64 {
     let cov: f64 = (lag..n)
         .map(|t| (values[t] - mean) * (values[t - lag] - mean))
         .sum();
-    cov / var
+    (cov / (n - lag) as f64) / (var / n as f64)
 }
 
 /// The seasons of `values` (sampled every `step` seconds), in seconds, ascending.
 ///
 /// A candidate needs two full periods of data, an autocorrelation above [`THRESHOLD`] and
-/// [`CONTRAST`] more than at half its period. The strongest such candidate is kept; a longer candidate that is a multiple of a kept one is added when
-/// its autocorrelation is higher still (a weekly rhythm on top of a daily one).
+/// [`CONTRAST`] more than at half its period. The strongest such candidate is kept; a
+/// longer candidate that is a multiple of it is added when its autocorrelation is higher
+/// still (a weekly rhythm on top of a daily one), and so is the strongest shorter one that
+/// divides it (the days of a week that is the strongest rhythm).
 pub fn detect(values: &[f64], step: u64) -> Vec<u64> {
     let step = step.max(1);
     let mut scored: Vec<(u64, f64)> = CANDIDATES
@@ -66,6 +72,11 @@ pub fn detect(values: &[f64], step: u64) -> Vec<u64> {
             kept.push(p);
         }
     }
+    // A week can be the strongest rhythm and still be made of days: the strongest shorter
+    // season that divides it is kept with it.
+    if let Some(&(shorter, _)) = scored[1..].iter().find(|(p, _)| *p < best && best % p == 0) {
+        kept.push(shorter);
+    }
     kept.sort_unstable();
     kept
 }
@@ -83,6 +94,24 @@ mod tests {
             })
             .collect();
         assert_eq!(detect(&values, 300), vec![86_400]);
+    }
+
+    #[test]
+    fn two_weeks_show_the_week_on_top_of_the_day() {
+        // Hourly samples; weekends carry 0.6 of a weekday's traffic.
+        let values: Vec<f64> = (0..24 * 14)
+            .map(|t| {
+                let day = (t / 24) % 7;
+                let level = if day >= 5 { 0.6 } else { 1.0 };
+                level * (10.0 + 5.0 * (2.0 * std::f64::consts::PI * t as f64 / 24.0).sin())
+            })
+            .collect();
+        assert_eq!(detect(&values, 3_600), vec![86_400, 604_800]);
+        assert_eq!(
+            detect(&values[..24 * 13], 3_600),
+            vec![86_400],
+            "a week needs two of them"
+        );
     }
 
     #[test]

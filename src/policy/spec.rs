@@ -346,8 +346,8 @@ pub struct ForecastSpec {
     #[serde(default = "default_horizon")]
     pub horizon: Duration,
 
-    /// Training window of history read from Prometheus. Default `7d`; must be at least
-    /// twice the longest seasonality; typically 2d–28d.
+    /// Training window of history read from Prometheus. Default `14d`, enough to learn a
+    /// weekly rhythm; must be at least twice the longest seasonality; typically 2d–28d.
     #[serde(default = "default_history")]
     pub history: Duration,
 
@@ -386,7 +386,7 @@ fn default_horizon() -> Duration {
     Duration::new("15m")
 }
 fn default_history() -> Duration {
-    Duration::new("7d")
+    Duration::new("14d")
 }
 fn default_step() -> Duration {
     Duration::new("1m")

@@ -152,24 +152,35 @@ pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), Stri
         .chain(&frontier.prescaler)
         .chain([&frontier.perfect, &frontier.oracle])
         .collect();
-    let x_max = all.iter().map(|r| r.score.pod_hours).fold(0.0, f64::max) * 1.05;
+    let hours = all.iter().map(|r| r.score.pod_hours);
+    let x_min = hours.clone().fold(f64::MAX, f64::min) * 0.95;
+    let x_max = hours.fold(0.0, f64::max) * 1.05;
     for ((label, value), area) in charts.into_iter().zip(&panels) {
-        let y_max = all.iter().map(|r| value(r)).fold(0.0, f64::max).max(1e-6) * 1.1;
+        // Shortfalls span orders of magnitude: a log axis, with "none" drawn at a floor
+        // below the smallest one.
+        let y_max = all.iter().map(|r| value(r)).fold(0.0, f64::max).max(1e-6) * 2.0;
+        let smallest = all
+            .iter()
+            .map(|r| value(r))
+            .filter(|v| *v > y_max * 1e-4)
+            .fold(y_max / 4.0, f64::min);
+        let floor = smallest / 2.0;
+        let y = move |r: &StrategyRun| value(r).max(floor);
         let mut chart = ChartBuilder::on(area)
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+            .build_cartesian_2d(x_min..x_max, (floor..y_max).log_scale())
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
             .x_desc("pod-hours")
-            .y_desc(label)
+            .y_desc(format!("{label}, log scale (none: at the bottom)"))
             .draw()
             .map_err(|e| e.to_string())?;
         let curve = |runs: &[StrategyRun]| -> Vec<(f64, f64)> {
             let mut points: Vec<(f64, f64)> =
-                runs.iter().map(|r| (r.score.pod_hours, value(r))).collect();
+                runs.iter().map(|r| (r.score.pod_hours, y(r))).collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             points
         };
@@ -197,7 +208,7 @@ pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), Stri
             (&frontier.perfect, GREEN, "perfect forecast (same plan)"),
             (&frontier.oracle, BLACK, "oracle"),
         ] {
-            let point = (run.score.pod_hours, value(run));
+            let point = (run.score.pod_hours, y(run));
             chart
                 .draw_series(std::iter::once(TriangleMarker::new(
                     point,
@@ -213,7 +224,7 @@ pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), Stri
                 chart
                     .draw_series(std::iter::once(Text::new(
                         format!("q {q}"),
-                        (run.score.pod_hours, value(run)),
+                        (run.score.pod_hours, y(run)),
                         ("sans-serif", 12).into_font().color(&BLUE),
                     )))
                     .map_err(|e| e.to_string())?;
@@ -224,7 +235,7 @@ pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), Stri
                 chart
                     .draw_series(std::iter::once(Text::new(
                         format!("{u}"),
-                        (run.score.pod_hours, value(run)),
+                        (run.score.pod_hours, y(run)),
                         ("sans-serif", 12).into_font().color(&RED),
                     )))
                     .map_err(|e| e.to_string())?;

@@ -340,7 +340,8 @@ pub fn replay<'a>(
     }
     let series = &trace.series;
     let timing = Timing::from_policy(&policy.forecast, config.sync);
-    let history = EngineConfig::for_policy(&policy.forecast, timing).history;
+    let engine = EngineConfig::for_policy(&policy.forecast, timing);
+    let history = engine.history;
     let warmup = history.min(series.span_seconds() / 2) as i64;
     let start = config
         .from
@@ -359,7 +360,7 @@ pub fn replay<'a>(
     Ok(Replay {
         series,
         load: Load::from_trace(series),
-        metrics_step: policy.forecast.step.seconds().unwrap_or(60).max(1),
+        metrics_step: engine.step,
         start,
         end,
         sync,
