@@ -2,6 +2,8 @@
 //! the kube-runtime controller, leadership, the Prometheus source and the HTTP endpoints.
 
 mod context;
+mod evaluate;
+mod gather;
 mod observe;
 pub mod reconcile;
 pub mod report;

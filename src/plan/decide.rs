@@ -3,9 +3,10 @@
 use std::fmt;
 
 use super::behavior::{self, LimitReason, RateLimits, Recommendation, ScaleEvent};
+use super::mode::fallback_floor;
 use super::reactive::{Reading, Tolerance, reactive};
 use super::window::FORECAST_SCALE_DOWN_WINDOW_S;
-use crate::policy::{Fallback, FallbackType, ResolvedBehavior};
+use crate::policy::{Fallback, ResolvedBehavior};
 
 /// Most recommendations kept; the window bounds make fewer necessary in practice.
 pub const MAX_RECOMMENDATIONS: usize = 256;
@@ -169,7 +170,8 @@ fn hold(metrics: &[MetricInput], headroom_percent: f64) -> Option<i32> {
         .max()
 }
 
-/// Decides the replica count and updates the memory.
+/// Decides the replica count and updates the memory of recommendations. A change it asks
+/// for is remembered by [`record_scale`] once it was made.
 pub fn decide(inputs: &Inputs<'_>, state: &mut PlanState) -> ScaleDecision {
     let readings: Vec<Option<Reading>> = inputs.metrics.iter().map(|m| m.reading).collect();
     let reactive = reactive(&readings, inputs.current, inputs.ready, inputs.tolerance);
@@ -230,7 +232,7 @@ pub fn decide(inputs: &Inputs<'_>, state: &mut PlanState) -> ScaleDecision {
         LimitReason::TooManyReplicas => Some(Limit::MaxReplicas),
         LimitReason::TooFewReplicas => Some(Limit::MinReplicas),
     };
-    record(state, inputs, replicas);
+    forget_old(state, inputs);
     ScaleDecision {
         replicas,
         reactive: Some(reactive_replicas),
@@ -258,14 +260,7 @@ pub fn scale_down_window(inputs: &Inputs<'_>) -> u32 {
 }
 
 fn fallback(inputs: &Inputs<'_>) -> ScaleDecision {
-    let floor = match inputs.fallback.kind {
-        FallbackType::Replicas => inputs
-            .fallback
-            .replicas
-            .unwrap_or(inputs.current)
-            .min(inputs.max),
-        FallbackType::HoldCurrent => inputs.current,
-    };
+    let floor = fallback_floor(inputs.fallback, inputs.max).unwrap_or(inputs.current);
     let (replicas, reason) = if floor > inputs.current {
         (floor, Reason::MetricsUnavailableFloor)
     } else {
@@ -280,9 +275,11 @@ fn fallback(inputs: &Inputs<'_>) -> ScaleDecision {
     }
 }
 
-fn record(state: &mut PlanState, inputs: &Inputs<'_>, replicas: i32) {
-    let now = inputs.now;
-    let change = replicas - inputs.current;
+/// Records a change of the replicas from `from` to `to` made at `now`, for the rate limits
+/// of later decisions. The controller calls it once its write went through and the
+/// simulator once it set the replicas: a decision that was not carried out must not count.
+pub fn record_scale(state: &mut PlanState, now: i64, from: i32, to: i32) {
+    let change = to - from;
     if change > 0 {
         state.up_events.push(ScaleEvent { time: now, change });
     } else if change < 0 {
@@ -291,6 +288,11 @@ fn record(state: &mut PlanState, inputs: &Inputs<'_>, replicas: i32) {
             change: -change,
         });
     }
+}
+
+/// Drops what no window or period looks back on any more.
+fn forget_old(state: &mut PlanState, inputs: &Inputs<'_>) {
+    let now = inputs.now;
     behavior::prune_events(&mut state.up_events, now, &inputs.behavior.scale_up);
     behavior::prune_events(&mut state.down_events, now, &inputs.behavior.scale_down);
     let window = i64::from(inputs.behavior.longest_window_seconds());
@@ -305,6 +307,7 @@ fn record(state: &mut PlanState, inputs: &Inputs<'_>, replicas: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::FallbackType;
 
     fn inputs<'a>(
         metrics: &'a [MetricInput],
@@ -348,7 +351,9 @@ mod tests {
             let metrics = [metric_with(*load, *need)];
             let mut inputs = inputs(&metrics, behavior, &fallback, current);
             inputs.now = 1_000 + 15 * i as i64;
-            current = decide(&inputs, &mut state).replicas;
+            let replicas = decide(&inputs, &mut state).replicas;
+            record_scale(&mut state, inputs.now, current, replicas);
+            current = replicas;
             out.push(current);
         }
         out
@@ -412,6 +417,7 @@ mod tests {
             let mut inputs = inputs(&metrics, &behavior, &fallback, current);
             inputs.now = 1_000 + 15 * i;
             let d = decide(&inputs, &mut state);
+            record_scale(&mut state, inputs.now, current, d.replicas);
             let reactive = d.reactive.unwrap_or_default();
             assert!(
                 d.replicas >= reactive,

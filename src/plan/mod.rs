@@ -1,15 +1,18 @@
 //! The replica decision, pure: the HPA algorithm (reactive), the forecast's ask
-//! (predictive) over the planning window, and HPA's behavior rules over both. The
-//! controller and `simulate` call [`decide`] and nothing else.
+//! (predictive) over the planning window, HPA's behavior rules over both, and the mode rule
+//! on what may be written. The controller and `simulate` both call [`Timing::window`],
+//! [`decide`] and, once a change was made, [`record_scale`].
 
 pub mod behavior;
 pub mod decide;
+pub mod mode;
 pub mod reactive;
 pub mod window;
 
 pub use decide::{
     Inputs, Limit, MetricInput, Need, PlanState, Reason, ScaleDecision, decide, predictive,
-    scale_down_window,
+    record_scale, scale_down_window,
 };
+pub use mode::{Gate, HpaView, Writes, fallback_floor, gate, hpa_floor};
 pub use reactive::{Reactive, Reading, Tolerance};
 pub use window::{Timing, Window};

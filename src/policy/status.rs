@@ -18,6 +18,77 @@ pub mod condition {
     pub const FORECAST_RELIABLE: &str = "ForecastReliable";
 }
 
+/// The reasons prescaler itself gives on its conditions. Reasons that name a failure come
+/// from the failure (a metric, target or forecast error's `reason()`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionReason {
+    /// Ready=False: the spec breaks a rule; the message names the field.
+    InvalidSpec,
+    /// Ready=True: the policy was reconciled.
+    Reconciled,
+    /// ScalingActive=True in Auto mode.
+    Scaling,
+    /// ScalingActive=True in HPAFloor mode.
+    HpaFloor,
+    /// ScalingActive=False in ForecastOnly mode.
+    ForecastOnly,
+    /// ScalingActive=False: another HPA scales the target (or several in HPAFloor mode).
+    AutoscalerConflict,
+    /// ScalingActive=False: HPAFloor mode without an HPA.
+    HpaNotFound,
+    /// ScalingLimited=False.
+    DesiredWithinRange,
+    /// ScalingLimited=True: cut to maxReplicas.
+    TooManyReplicas,
+    /// ScalingLimited=True: raised to minReplicas.
+    TooFewReplicas,
+    /// ScalingLimited=True: a scale-up policy.
+    ScaleUpLimit,
+    /// ScalingLimited=True: a scale-down policy.
+    ScaleDownLimit,
+    /// ScalingLimited=True: a stabilization window.
+    Stabilizing,
+    /// MetricsAvailable=True.
+    MetricsRead,
+    /// ForecastReliable=True.
+    ForecastUsed,
+    /// ForecastReliable=False: no metric could be forecast.
+    NoForecast,
+    /// Ready=False: the Secret of `spec.prometheus.authSecretRef` is missing or incomplete.
+    PrometheusAuthSecret,
+}
+
+impl ConditionReason {
+    /// The CamelCase word in status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionReason::InvalidSpec => "InvalidSpec",
+            ConditionReason::Reconciled => "Reconciled",
+            ConditionReason::Scaling => "Scaling",
+            ConditionReason::HpaFloor => "HPAFloor",
+            ConditionReason::ForecastOnly => "ForecastOnly",
+            ConditionReason::AutoscalerConflict => "AutoscalerConflict",
+            ConditionReason::HpaNotFound => "HPANotFound",
+            ConditionReason::DesiredWithinRange => "DesiredWithinRange",
+            ConditionReason::TooManyReplicas => "TooManyReplicas",
+            ConditionReason::TooFewReplicas => "TooFewReplicas",
+            ConditionReason::ScaleUpLimit => "ScaleUpLimit",
+            ConditionReason::ScaleDownLimit => "ScaleDownLimit",
+            ConditionReason::Stabilizing => "Stabilizing",
+            ConditionReason::MetricsRead => "MetricsRead",
+            ConditionReason::ForecastUsed => "ForecastUsed",
+            ConditionReason::NoForecast => "NoForecast",
+            ConditionReason::PrometheusAuthSecret => "PrometheusAuthSecret",
+        }
+    }
+}
+
+impl std::fmt::Display for ConditionReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Observed state of a ScalingPolicy.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]

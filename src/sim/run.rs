@@ -223,6 +223,7 @@ impl Replay<'_> {
                 if replicas != step.current {
                     lane.scorer.scaled();
                     lane.pods.scale(replicas, now, self.startup);
+                    strategy.scaled(now, step.current, replicas);
                 }
                 let ready_capacity = f64::from(lane.pods.ready_count(now)) * self.capacity_per_pod;
                 lane.scorer.add(

@@ -8,7 +8,9 @@ use std::rc::Rc;
 
 use crate::forecast::models::HoltWinters;
 use crate::forecast::{Engine, Forecast, Forecaster, Series, Unreliable};
-use crate::plan::{Inputs, MetricInput, Need, PlanState, Reading, Timing, Tolerance, decide};
+use crate::plan::{
+    Inputs, MetricInput, Need, PlanState, Reading, Timing, Tolerance, decide, record_scale,
+};
 use crate::policy::{Fallback, RatePolicy, ResolvedBehavior};
 
 use super::workload::Load;
@@ -250,5 +252,11 @@ impl Strategy {
             tolerance: Tolerance::default(),
         };
         decide(&inputs, &mut self.state).replicas
+    }
+
+    /// Remembers a change of the replicas this strategy asked for once the simulated target
+    /// made it, as the controller does after its write.
+    pub fn scaled(&mut self, now: i64, from: i32, to: i32) {
+        record_scale(&mut self.state, now, from, to);
     }
 }

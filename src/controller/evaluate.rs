@@ -1,0 +1,951 @@
+//! The reconcile's pure step: from the spec, what was gathered, the status before and the
+//! time, to the decision, the write to make (if any), the new status and the Events. No
+//! I/O happens here, so every mode and fallback path is unit-tested below.
+
+use kube::runtime::events::{Event, EventType};
+
+use crate::plan::{
+    self, Gate, HpaView, Inputs, Limit, PlanState, ScaleDecision, Tolerance, Writes, gate,
+    hpa_floor, record_scale,
+};
+use crate::policy::status::condition;
+use crate::policy::{
+    ConditionReason, FallbackType, ResolvedBehavior, ScalingPolicySpec, ScalingPolicyStatus,
+    SpecErrors,
+};
+
+use super::observe::{Observation, Problem};
+use super::report::{self, Wanted, changed, set_condition, store_plan_state};
+use super::target::ScaleView;
+
+/// What one reconcile read from the cluster and from Prometheus.
+#[derive(Debug)]
+pub enum Facts {
+    /// The spec breaks a rule; nothing was read.
+    Invalid(SpecErrors),
+    /// The target cannot be found or read, for a reason only the user can fix.
+    NoTarget(Problem),
+    /// The target's `/scale` and the HPAs on it were read; then the metrics, unless their
+    /// source could not be set up.
+    Read {
+        /// The target's `/scale`.
+        scale: ScaleView,
+        /// The HPAs that scale the target.
+        hpas: Vec<HpaView>,
+        /// The metrics and their forecasts, or why there is no source for them.
+        metrics: Result<Observation, Problem>,
+    },
+}
+
+/// When to look at the policy again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// After the sync period.
+    Sync,
+    /// When the user changes the policy (an invalid spec).
+    AwaitChange,
+}
+
+/// A write the evaluation asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Set the target's `/scale` `spec.replicas`.
+    Scale {
+        /// Replicas now.
+        from: i32,
+        /// Replicas to set.
+        to: i32,
+    },
+    /// Set an HPA's `minReplicas`.
+    HpaFloor {
+        /// The HPA.
+        hpa: String,
+        /// Its minReplicas now.
+        from: i32,
+        /// The floor to set.
+        to: i32,
+    },
+}
+
+/// The outcome of [`evaluate`].
+pub struct Evaluation {
+    /// The status to write (before any write is recorded by [`Evaluation::written`]).
+    pub status: ScalingPolicyStatus,
+    /// The write to make, if any.
+    pub write: Option<Write>,
+    /// Events to publish after the status.
+    pub events: Vec<Event>,
+    /// When to reconcile again.
+    pub next: Next,
+    /// The decision, when one was made.
+    pub decision: Option<ScaleDecision>,
+    state: PlanState,
+    why: String,
+    target: String,
+}
+
+fn event(type_: EventType, reason: &str, action: &str, note: String) -> Event {
+    Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note),
+        action: action.to_string(),
+        secondary: None,
+    }
+}
+
+fn set(
+    status: &mut ScalingPolicyStatus,
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    now: i64,
+) {
+    let generation = status.observed_generation;
+    set_condition(
+        &mut status.conditions,
+        Wanted {
+            type_,
+            status: ok,
+            reason,
+            message,
+        },
+        generation,
+        now,
+    );
+}
+
+/// True when the status says the spec at this generation was found invalid: such a policy
+/// waits for the user's next change, not for a timer.
+pub fn invalid_at(status: Option<&ScalingPolicyStatus>, generation: Option<i64>) -> bool {
+    status.is_some_and(|s| {
+        s.observed_generation == generation
+            && report::condition(&s.conditions, condition::READY)
+                .is_some_and(|c| c.reason == ConditionReason::InvalidSpec.as_str())
+    })
+}
+
+/// Evaluates one policy: pure, and the same for every caller.
+pub fn evaluate(
+    spec: &ScalingPolicySpec,
+    facts: &Facts,
+    before: &ScalingPolicyStatus,
+    generation: Option<i64>,
+    now: i64,
+) -> Evaluation {
+    let mut status = before.clone();
+    status.observed_generation = generation;
+    let target = format!("{} {}", spec.target_ref.kind, spec.target_ref.name);
+    let mut out = Evaluation {
+        status,
+        write: None,
+        events: Vec::new(),
+        next: Next::Sync,
+        decision: None,
+        state: PlanState::default(),
+        why: String::new(),
+        target,
+    };
+    let status = &mut out.status;
+    let ready = |status: &mut ScalingPolicyStatus, ok, reason: &str, message| {
+        set(status, condition::READY, ok, reason, message, now)
+    };
+    match facts {
+        Facts::Invalid(errors) => {
+            ready(
+                status,
+                false,
+                ConditionReason::InvalidSpec.as_str(),
+                errors.to_string(),
+            );
+            out.next = Next::AwaitChange;
+        }
+        Facts::NoTarget(problem) => {
+            ready(status, false, problem.reason, problem.message.clone());
+        }
+        Facts::Read {
+            scale,
+            hpas,
+            metrics,
+        } => {
+            status.current_replicas = Some(scale.replicas);
+            let gate = gate(spec.mode, &spec.target_ref, hpas);
+            set(
+                status,
+                condition::SCALING_ACTIVE,
+                gate.active(),
+                gate.reason.as_str(),
+                gate.message.clone(),
+                now,
+            );
+            match metrics {
+                Err(problem) => ready(status, false, problem.reason, problem.message.clone()),
+                Ok(observation) => decide(&mut out, spec, scale, &gate, observation, now),
+            }
+        }
+    }
+    announce_transitions(before, &out.status, &mut out.events);
+    out
+}
+
+fn decide(
+    out: &mut Evaluation,
+    spec: &ScalingPolicySpec,
+    scale: &ScaleView,
+    gate: &Gate,
+    observation: &Observation,
+    now: i64,
+) {
+    let behavior = ResolvedBehavior::resolve(spec.behavior.as_ref());
+    let mut state = report::plan_state(&out.status);
+    let inputs = Inputs {
+        now,
+        current: scale.replicas,
+        ready: scale.observed,
+        min: spec.min_replicas,
+        max: spec.max_replicas,
+        metrics: &observation.inputs,
+        headroom_percent: f64::from(spec.forecast.headroom),
+        behavior: &behavior,
+        fallback: &spec.fallback,
+        tolerance: Tolerance::default(),
+    };
+    let decision = plan::decide(&inputs, &mut state);
+    out.write = match &gate.writes {
+        Writes::Scale if decision.replicas != scale.replicas => Some(Write::Scale {
+            from: scale.replicas,
+            to: decision.replicas,
+        }),
+        Writes::HpaFloor(hpa) => hpa_floor(
+            &decision,
+            spec.min_replicas,
+            spec.max_replicas,
+            &spec.fallback,
+            hpa,
+        )
+        .map(|to| Write::HpaFloor {
+            hpa: hpa.name.clone(),
+            from: hpa.min_replicas,
+            to,
+        }),
+        _ => None,
+    };
+    let status = &mut out.status;
+    store_plan_state(status, &state);
+    status.desired_replicas = Some(decision.replicas);
+    status.reactive_replicas = decision.reactive;
+    status.predicted_replicas = decision.predictive;
+    status.metrics = observation.statuses.clone();
+    let mut models: Vec<&str> = observation
+        .statuses
+        .iter()
+        .filter_map(|m| m.model.as_deref())
+        .collect();
+    models.dedup();
+    status.model = (!models.is_empty()).then(|| models.join(","));
+    out.why = explain(&decision, observation);
+    conditions_after_decision(status, &decision, &out.why, observation, spec, now);
+    out.state = state;
+    out.decision = Some(decision);
+}
+
+impl Evaluation {
+    /// Records that [`Evaluation::write`] was made: a scale counts for the rate limits from
+    /// now on and is announced; a floor is announced.
+    pub fn written(&mut self, now: i64) {
+        let Some(write) = &self.write else {
+            return;
+        };
+        let event = match write {
+            Write::Scale { from, to } => {
+                record_scale(&mut self.state, now, *from, *to);
+                store_plan_state(&mut self.status, &self.state);
+                self.status.last_scale_time = Some(report::time(now));
+                let (reason, verb) = if to > from {
+                    ("ScaledUp", "up")
+                } else {
+                    ("ScaledDown", "down")
+                };
+                event(
+                    EventType::Normal,
+                    reason,
+                    "Scale",
+                    format!(
+                        "scaled {verb} {} from {from} to {to}: {}",
+                        self.target, self.why
+                    ),
+                )
+            }
+            Write::HpaFloor { hpa, from, to } => event(
+                EventType::Normal,
+                "HPAFloorUpdated",
+                "Scale",
+                format!(
+                    "set minReplicas of HorizontalPodAutoscaler {hpa} from {from} to {to} (forecast)"
+                ),
+            ),
+        };
+        self.events.insert(0, event);
+    }
+}
+
+/// Events for condition changes that are not tied to one write.
+fn announce_transitions(
+    before: &ScalingPolicyStatus,
+    after: &ScalingPolicyStatus,
+    events: &mut Vec<Event>,
+) {
+    let b = &before.conditions;
+    let a = &after.conditions;
+    let get = |type_| report::condition(a, type_);
+    if changed(b, a, condition::METRICS_AVAILABLE)
+        && let Some(c) = get(condition::METRICS_AVAILABLE)
+    {
+        if c.status == "False" {
+            events.push(event(
+                EventType::Warning,
+                "FallbackEntered",
+                "Fallback",
+                c.message.clone(),
+            ));
+        } else if report::condition(b, condition::METRICS_AVAILABLE).is_some() {
+            events.push(event(
+                EventType::Normal,
+                "FallbackLeft",
+                "Fallback",
+                "metrics are readable again; scaling on them".to_string(),
+            ));
+        }
+    }
+    for type_ in [condition::READY, condition::SCALING_ACTIVE] {
+        if changed(b, a, type_)
+            && let Some(c) = get(type_)
+            && c.status == "False"
+            && c.reason != ConditionReason::ForecastOnly.as_str()
+        {
+            events.push(event(
+                EventType::Warning,
+                &c.reason,
+                "Reconcile",
+                c.message.clone(),
+            ));
+        }
+    }
+}
+
+/// One sentence on why the decision is what it is.
+fn explain(decision: &ScaleDecision, observation: &Observation) -> String {
+    let peak = observation
+        .statuses
+        .iter()
+        .zip(&observation.inputs)
+        .filter_map(|(s, i)| Some((s, i.forecast_need?.window, s.expected_peak_time.as_ref()?)))
+        .map(|(s, value, at)| format!("{} forecast peak {value:.3} at {}", s.name, at.0))
+        .next();
+    let mut text = match decision.reason {
+        plan::Reason::ForecastAhead => format!(
+            "ForecastAhead: the forecast needs {} replicas, current load {}",
+            decision.predictive.unwrap_or_default(),
+            decision.reactive.unwrap_or_default()
+        ),
+        plan::Reason::CurrentLoad => format!(
+            "CurrentLoad: current load needs {} replicas (forecast {})",
+            decision.reactive.unwrap_or_default(),
+            decision.predictive.unwrap_or_default()
+        ),
+        plan::Reason::ReactiveOnly => format!(
+            "ReactiveOnly: no reliable forecast; current load needs {} replicas",
+            decision.reactive.unwrap_or_default()
+        ),
+        plan::Reason::MetricsUnavailableHold | plan::Reason::MetricsUnavailableFloor => {
+            format!(
+                "{}: metrics unavailable, applying spec.fallback",
+                decision.reason
+            )
+        }
+    };
+    if let Some(peak) = peak.filter(|_| decision.reason == plan::Reason::ForecastAhead) {
+        text.push_str(&format!(" ({peak})"));
+    }
+    if let Some(limit) = decision.limited_by {
+        text.push_str(&format!("; limited by {}", limit_word(limit)));
+    }
+    text
+}
+
+fn limit_word(limit: Limit) -> &'static str {
+    match limit {
+        Limit::MaxReplicas => "maxReplicas",
+        Limit::MinReplicas => "minReplicas",
+        Limit::ScaleUpPolicy => "a scale-up policy",
+        Limit::ScaleDownPolicy => "a scale-down policy",
+        Limit::Stabilization => "the stabilization window",
+    }
+}
+
+fn limit_reason(limit: Limit) -> ConditionReason {
+    match limit {
+        Limit::MaxReplicas => ConditionReason::TooManyReplicas,
+        Limit::MinReplicas => ConditionReason::TooFewReplicas,
+        Limit::ScaleUpPolicy => ConditionReason::ScaleUpLimit,
+        Limit::ScaleDownPolicy => ConditionReason::ScaleDownLimit,
+        Limit::Stabilization => ConditionReason::Stabilizing,
+    }
+}
+
+fn conditions_after_decision(
+    status: &mut ScalingPolicyStatus,
+    decision: &ScaleDecision,
+    why: &str,
+    observation: &Observation,
+    spec: &ScalingPolicySpec,
+    now: i64,
+) {
+    set(
+        status,
+        condition::READY,
+        true,
+        ConditionReason::Reconciled.as_str(),
+        format!("desired {} replicas: {why}", decision.replicas),
+        now,
+    );
+    match decision.limited_by {
+        Some(limit) => set(
+            status,
+            condition::SCALING_LIMITED,
+            true,
+            limit_reason(limit).as_str(),
+            format!("the recommendation was cut by {}", limit_word(limit)),
+            now,
+        ),
+        None => set(
+            status,
+            condition::SCALING_LIMITED,
+            false,
+            ConditionReason::DesiredWithinRange.as_str(),
+            "the recommendation is within minReplicas, maxReplicas and the behavior policies"
+                .into(),
+            now,
+        ),
+    }
+    match &observation.metrics_problem {
+        Some(problem) => {
+            let fallback = match (
+                spec.fallback.kind,
+                plan::fallback_floor(&spec.fallback, spec.max_replicas),
+            ) {
+                (FallbackType::Replicas, Some(floor)) => format!(
+                    "keeping at least {floor} replicas (spec.fallback Replicas), never scaling down"
+                ),
+                _ => "holding the current replicas (spec.fallback HoldCurrent)".to_string(),
+            };
+            let message = if decision.reactive.is_none() {
+                format!("{}; {fallback}", problem.message)
+            } else {
+                format!("{}; the other metrics decide", problem.message)
+            };
+            set(
+                status,
+                condition::METRICS_AVAILABLE,
+                false,
+                problem.reason,
+                message,
+                now,
+            )
+        }
+        None => set(
+            status,
+            condition::METRICS_AVAILABLE,
+            true,
+            ConditionReason::MetricsRead.as_str(),
+            format!("{} metric(s) read from Prometheus", spec.metrics.len()),
+            now,
+        ),
+    }
+    match (&observation.forecast_problem, decision.predictive) {
+        (Some(problem), _) => set(
+            status,
+            condition::FORECAST_RELIABLE,
+            false,
+            problem.reason,
+            problem.message.clone(),
+            now,
+        ),
+        (None, Some(_)) => set(
+            status,
+            condition::FORECAST_RELIABLE,
+            true,
+            ConditionReason::ForecastUsed.as_str(),
+            format!("models: {}", status.model.clone().unwrap_or_default()),
+            now,
+        ),
+        (None, None) => set(
+            status,
+            condition::FORECAST_RELIABLE,
+            false,
+            ConditionReason::NoForecast.as_str(),
+            "no metric could be forecast this cycle; scaling reactively".into(),
+            now,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One behaviour per test, over mode × conflicting HPAs × metrics state × forecast state.
+    use super::*;
+    use crate::plan::{MetricInput, Need, Reading};
+    use crate::policy::{Fallback, Mode, ScalingPolicy};
+
+    const NOW: i64 = 1_800_000_000;
+
+    /// A policy scaling Deployment `web` on one request-rate metric, 10 req/s per replica,
+    /// 1–20 replicas, and what was gathered for it.
+    struct Scene {
+        spec: ScalingPolicySpec,
+        current: i32,
+        hpas: Vec<HpaView>,
+        metrics: Result<Observation, Problem>,
+        before: ScalingPolicyStatus,
+    }
+
+    fn problem(reason: &'static str, message: &str) -> Problem {
+        Problem {
+            reason,
+            message: message.into(),
+            unavailable: true,
+        }
+    }
+
+    impl Scene {
+        fn new() -> Self {
+            let policy = ScalingPolicy::from_yaml(
+                r#"
+apiVersion: autoscaling.prescaler.io/v1alpha1
+kind: ScalingPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 1
+  maxReplicas: 20
+  metrics:
+    - type: RequestRate
+      name: http
+      requestRate: {query: 'sum(rate(http_requests_total[1m]))', targetPerReplica: 10}
+"#,
+            )
+            .expect("fixture policy");
+            Self {
+                spec: policy.spec,
+                current: 4,
+                hpas: Vec::new(),
+                metrics: Ok(Observation::default()),
+                before: ScalingPolicyStatus::default(),
+            }
+            .load(40.0, None)
+        }
+
+        fn mode(mut self, mode: Mode) -> Self {
+            self.spec.mode = mode;
+            self
+        }
+
+        fn hpa(mut self, name: &str, min_replicas: i32) -> Self {
+            self.hpas.push(HpaView {
+                name: name.into(),
+                min_replicas,
+                max_replicas: 50,
+            });
+            self
+        }
+
+        fn current(mut self, replicas: i32) -> Self {
+            self.current = replicas;
+            self
+        }
+
+        fn fallback_replicas(mut self, replicas: i32) -> Self {
+            self.spec.fallback = Fallback {
+                kind: FallbackType::Replicas,
+                replicas: Some(replicas),
+            };
+            self
+        }
+
+        /// The metric reads `load` req/s; `need` is the forecast's, if reliable.
+        fn load(mut self, load: f64, need: Option<f64>) -> Self {
+            self.metrics = Ok(Observation {
+                inputs: vec![MetricInput {
+                    reading: Some(Reading::Total {
+                        value: load,
+                        target_per_replica: 10.0,
+                    }),
+                    forecast_need: need.map(Need::flat),
+                    per_replica: 10.0,
+                }],
+                statuses: vec![crate::policy::MetricStatus {
+                    name: "http".into(),
+                    current: Some(load),
+                    model: need.map(|_| "MSTL".to_string()),
+                    ..Default::default()
+                }],
+                observed: vec![Default::default()],
+                ..Observation::default()
+            });
+            self
+        }
+
+        fn unreliable_forecast(mut self) -> Self {
+            if let Ok(o) = &mut self.metrics {
+                o.forecast_problem = Some(problem("NoSkill", "metric http: no skill"));
+            }
+            self
+        }
+
+        /// The metric could not be read this cycle.
+        fn metrics_missing(mut self) -> Self {
+            self.metrics = Ok(Observation {
+                inputs: vec![MetricInput {
+                    reading: None,
+                    forecast_need: None,
+                    per_replica: 0.0,
+                }],
+                statuses: vec![crate::policy::MetricStatus {
+                    name: "http".into(),
+                    ..Default::default()
+                }],
+                observed: vec![Default::default()],
+                metrics_problem: Some(problem(
+                    "PrometheusUnavailable",
+                    "metric http: Prometheus did not answer",
+                )),
+                ..Observation::default()
+            });
+            self
+        }
+
+        fn no_metrics_source(mut self) -> Self {
+            self.metrics = Err(problem(
+                "PrometheusAuthSecret",
+                "spec.prometheus.authSecretRef: cannot read Secret shop/prom",
+            ));
+            self
+        }
+
+        fn facts(&self) -> Facts {
+            Facts::Read {
+                scale: ScaleView {
+                    replicas: self.current,
+                    observed: self.current,
+                    selector: "app=web".into(),
+                },
+                hpas: self.hpas.clone(),
+                metrics: match &self.metrics {
+                    Ok(o) => Ok(Observation {
+                        inputs: o.inputs.clone(),
+                        statuses: o.statuses.clone(),
+                        observed: o.observed.clone(),
+                        metrics_problem: o.metrics_problem.clone(),
+                        forecast_problem: o.forecast_problem.clone(),
+                        reads: Vec::new(),
+                    }),
+                    Err(p) => Err(p.clone()),
+                },
+            }
+        }
+
+        fn evaluate(&self) -> Evaluation {
+            evaluate(&self.spec, &self.facts(), &self.before, Some(1), NOW)
+        }
+    }
+
+    fn reason(e: &Evaluation, type_: &str) -> (String, String) {
+        let c = report::condition(&e.status.conditions, type_)
+            .unwrap_or_else(|| panic!("no {type_} condition"));
+        (c.status.clone(), c.reason.clone())
+    }
+
+    fn is(e: &Evaluation, type_: &str, status: &str, why: ConditionReason) -> bool {
+        reason(e, type_) == (status.to_string(), why.as_str().to_string())
+    }
+
+    fn event_reasons(e: &Evaluation) -> Vec<String> {
+        e.events.iter().map(|e| e.reason.clone()).collect()
+    }
+
+    #[test]
+    fn auto_scales_the_target_to_what_current_load_needs() {
+        let e = Scene::new().load(70.0, None).evaluate();
+        assert_eq!(e.write, Some(Write::Scale { from: 4, to: 7 }));
+        assert!(is(
+            &e,
+            condition::SCALING_ACTIVE,
+            "True",
+            ConditionReason::Scaling
+        ));
+        assert!(is(
+            &e,
+            condition::READY,
+            "True",
+            ConditionReason::Reconciled
+        ));
+        assert_eq!(e.status.desired_replicas, Some(7));
+        assert_eq!(e.next, Next::Sync);
+    }
+
+    #[test]
+    fn a_reliable_forecast_raises_replicas_ahead_of_the_load() {
+        let e = Scene::new().load(40.0, Some(70.0)).evaluate();
+        assert_eq!(e.write, Some(Write::Scale { from: 4, to: 7 }));
+        assert_eq!(e.status.predicted_replicas, Some(7));
+        assert!(is(
+            &e,
+            condition::FORECAST_RELIABLE,
+            "True",
+            ConditionReason::ForecastUsed
+        ));
+        let ready = report::condition(&e.status.conditions, condition::READY).unwrap();
+        assert!(ready.message.contains("ForecastAhead"), "{}", ready.message);
+    }
+
+    #[test]
+    fn an_unreliable_forecast_leaves_the_hpa_answer_and_says_why() {
+        let e = Scene::new()
+            .load(70.0, None)
+            .unreliable_forecast()
+            .evaluate();
+        assert_eq!(e.write, Some(Write::Scale { from: 4, to: 7 }));
+        assert_eq!(e.status.predicted_replicas, None);
+        assert_eq!(
+            reason(&e, condition::FORECAST_RELIABLE),
+            ("False".into(), "NoSkill".into())
+        );
+    }
+
+    #[test]
+    fn no_write_is_asked_when_the_replicas_are_already_right() {
+        let e = Scene::new().load(40.0, None).evaluate();
+        assert_eq!(e.write, None);
+        assert_eq!(e.status.desired_replicas, Some(4));
+    }
+
+    #[test]
+    fn a_scale_counts_for_the_rate_limits_only_once_written() {
+        let scene = Scene::new().load(70.0, None);
+        let unwritten = scene.evaluate();
+        assert!(unwritten.status.scale_events.is_empty());
+        assert!(unwritten.status.last_scale_time.is_none());
+        assert!(!event_reasons(&unwritten).contains(&"ScaledUp".to_string()));
+
+        let mut written = scene.evaluate();
+        written.written(NOW);
+        assert_eq!(written.status.scale_events.len(), 1);
+        assert_eq!(written.status.scale_events[0].change, 3);
+        assert_eq!(written.status.last_scale_time, Some(report::time(NOW)));
+        let note = written.events[0].note.clone().unwrap_or_default();
+        assert_eq!(written.events[0].reason, "ScaledUp");
+        assert!(
+            note.contains("Deployment web from 4 to 7"),
+            "the Event says what changed: {note}"
+        );
+    }
+
+    #[test]
+    fn auto_writes_nothing_while_another_hpa_scales_the_target() {
+        let e = Scene::new().load(70.0, None).hpa("web", 2).evaluate();
+        assert_eq!(e.write, None);
+        assert!(is(
+            &e,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::AutoscalerConflict
+        ));
+        assert_eq!(e.status.desired_replicas, Some(7), "still reported");
+        assert!(event_reasons(&e).contains(&"AutoscalerConflict".to_string()));
+    }
+
+    #[test]
+    fn forecast_only_reports_and_never_writes_or_warns() {
+        let e = Scene::new()
+            .mode(Mode::ForecastOnly)
+            .load(40.0, Some(70.0))
+            .evaluate();
+        assert_eq!(e.write, None);
+        assert_eq!(e.status.desired_replicas, Some(7));
+        assert!(is(
+            &e,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::ForecastOnly
+        ));
+        assert!(
+            e.events.iter().all(|e| e.type_ != EventType::Warning),
+            "{:?}",
+            event_reasons(&e)
+        );
+    }
+
+    #[test]
+    fn hpa_floor_sets_the_one_hpas_min_replicas_to_the_forecast() {
+        let e = Scene::new()
+            .mode(Mode::HpaFloor)
+            .hpa("web", 2)
+            .load(40.0, Some(90.0))
+            .evaluate();
+        assert_eq!(
+            e.write,
+            Some(Write::HpaFloor {
+                hpa: "web".into(),
+                from: 2,
+                to: 9
+            })
+        );
+        assert!(is(
+            &e,
+            condition::SCALING_ACTIVE,
+            "True",
+            ConditionReason::HpaFloor
+        ));
+    }
+
+    #[test]
+    fn hpa_floor_without_an_hpa_or_with_two_writes_nothing() {
+        let none = Scene::new().mode(Mode::HpaFloor).evaluate();
+        assert_eq!(none.write, None);
+        assert!(is(
+            &none,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::HpaNotFound
+        ));
+        let two = Scene::new()
+            .mode(Mode::HpaFloor)
+            .hpa("a", 2)
+            .hpa("b", 2)
+            .load(40.0, Some(90.0))
+            .evaluate();
+        assert_eq!(two.write, None);
+        assert!(is(
+            &two,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::AutoscalerConflict
+        ));
+    }
+
+    #[test]
+    fn missing_metrics_hold_the_replicas_and_announce_the_fallback() {
+        let e = Scene::new().current(9).metrics_missing().evaluate();
+        assert_eq!(e.write, None, "never a scale-down on missing data");
+        assert_eq!(e.status.desired_replicas, Some(9));
+        let (status, why) = reason(&e, condition::METRICS_AVAILABLE);
+        assert_eq!(
+            (status.as_str(), why.as_str()),
+            ("False", "PrometheusUnavailable")
+        );
+        assert!(event_reasons(&e).contains(&"FallbackEntered".to_string()));
+    }
+
+    #[test]
+    fn missing_metrics_raise_to_a_replicas_fallback_but_never_lower() {
+        let up = Scene::new()
+            .current(3)
+            .fallback_replicas(6)
+            .metrics_missing()
+            .evaluate();
+        assert_eq!(up.write, Some(Write::Scale { from: 3, to: 6 }));
+        let message = report::condition(&up.status.conditions, condition::METRICS_AVAILABLE)
+            .unwrap()
+            .message
+            .clone();
+        assert!(message.contains("at least 6 replicas"), "{message}");
+        let high = Scene::new()
+            .current(12)
+            .fallback_replicas(6)
+            .metrics_missing()
+            .evaluate();
+        assert_eq!(high.write, None);
+    }
+
+    #[test]
+    fn missing_metrics_in_hpa_floor_mode_never_lower_the_floor() {
+        let e = Scene::new()
+            .mode(Mode::HpaFloor)
+            .hpa("web", 8)
+            .metrics_missing()
+            .evaluate();
+        assert_eq!(e.write, None);
+        let raised = Scene::new()
+            .mode(Mode::HpaFloor)
+            .hpa("web", 2)
+            .fallback_replicas(6)
+            .metrics_missing()
+            .evaluate();
+        assert_eq!(
+            raised.write,
+            Some(Write::HpaFloor {
+                hpa: "web".into(),
+                from: 2,
+                to: 6
+            })
+        );
+    }
+
+    #[test]
+    fn no_metrics_source_is_not_ready_and_writes_nothing() {
+        let e = Scene::new().no_metrics_source().evaluate();
+        assert_eq!(e.write, None);
+        assert_eq!(
+            reason(&e, condition::READY),
+            ("False".into(), "PrometheusAuthSecret".into())
+        );
+        assert_eq!(e.status.current_replicas, Some(4));
+        assert_eq!(e.next, Next::Sync);
+    }
+
+    #[test]
+    fn an_invalid_spec_waits_for_the_users_change() {
+        let scene = Scene::new();
+        let errors = crate::policy::validate(&ScalingPolicySpec {
+            min_replicas: 30,
+            ..scene.spec.clone()
+        })
+        .expect_err("minReplicas above maxReplicas");
+        let e = evaluate(
+            &scene.spec,
+            &Facts::Invalid(errors),
+            &scene.before,
+            Some(1),
+            NOW,
+        );
+        assert_eq!(e.write, None);
+        assert_eq!(e.next, Next::AwaitChange);
+        assert!(is(
+            &e,
+            condition::READY,
+            "False",
+            ConditionReason::InvalidSpec
+        ));
+        assert!(invalid_at(Some(&e.status), Some(1)));
+        assert!(
+            !invalid_at(Some(&e.status), Some(2)),
+            "a new generation is looked at"
+        );
+    }
+
+    #[test]
+    fn a_missing_target_is_not_ready_and_names_it() {
+        let scene = Scene::new();
+        let facts = Facts::NoTarget(problem("TargetNotFound", "Deployment web not found"));
+        let e = evaluate(&scene.spec, &facts, &scene.before, Some(1), NOW);
+        assert_eq!(e.write, None);
+        assert_eq!(
+            reason(&e, condition::READY),
+            ("False".into(), "TargetNotFound".into())
+        );
+        assert_eq!(e.events.len(), 1, "one Warning on entering the state");
+        let again = evaluate(&scene.spec, &facts, &e.status, Some(1), NOW + 15);
+        assert!(again.events.is_empty(), "not repeated every sync");
+    }
+}

@@ -1,0 +1,110 @@
+//! The reconcile's reads: the target and its `/scale`, the HPAs on it, and the metrics with
+//! their forecasts. Everything [`super::evaluate::evaluate`] decides on comes from here.
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use kube::ResourceExt;
+use kube::discovery::ApiResource;
+
+use crate::plan::{HpaView, Timing};
+use crate::policy::{ScalingPolicy, validate};
+
+use super::context::Context;
+use super::evaluate::Facts;
+use super::observe::{Problem, observe};
+use super::reconcile::ReconcileError;
+use super::target::{self, ScaleView, TargetError};
+
+/// The facts, and the target's API resource when it was found (the writes need it).
+pub struct Gathered {
+    /// What was read.
+    pub facts: Facts,
+    /// The target's API resource.
+    pub resource: Option<ApiResource>,
+}
+
+/// An HPA as the mode rule sees it.
+pub fn hpa_view(hpa: &HorizontalPodAutoscaler) -> HpaView {
+    let spec = hpa.spec.as_ref();
+    HpaView {
+        name: hpa.name_any(),
+        min_replicas: spec.and_then(|s| s.min_replicas).unwrap_or(1),
+        max_replicas: spec.map_or(i32::MAX, |s| s.max_replicas),
+    }
+}
+
+/// Reads what the policy's evaluation needs. A failure worth a retry is an error; one only
+/// the user can fix becomes a fact.
+pub async fn gather(
+    policy: &ScalingPolicy,
+    ctx: &Context,
+    namespace: &str,
+    timing: Timing,
+    now: i64,
+) -> Result<Gathered, ReconcileError> {
+    let spec = &policy.spec;
+    if let Err(errors) = validate(spec) {
+        return Ok(Gathered {
+            facts: Facts::Invalid(errors),
+            resource: None,
+        });
+    }
+    let (resource, scale) = match resolve_and_read(ctx, namespace, policy).await {
+        Ok(found) => found,
+        Err(e) if e.is_permanent() => {
+            return Ok(Gathered {
+                facts: Facts::NoTarget(Problem {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                    unavailable: false,
+                }),
+                resource: None,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let hpas = ctx
+        .hpas_for(namespace, &spec.target_ref)
+        .await
+        .iter()
+        .map(hpa_view)
+        .collect();
+    let metrics = match ctx.cache_for(policy).await {
+        Err(problem) => Err(problem),
+        Ok(cache) => {
+            let observation = observe(
+                &cache,
+                &ctx.engines,
+                namespace,
+                &policy.name_any(),
+                spec,
+                &scale,
+                timing,
+                now,
+            )
+            .await;
+            for (ok, took) in &observation.reads {
+                ctx.metrics.prometheus_query(*ok, *took);
+            }
+            Ok(observation)
+        }
+    };
+    Ok(Gathered {
+        facts: Facts::Read {
+            scale,
+            hpas,
+            metrics,
+        },
+        resource: Some(resource),
+    })
+}
+
+async fn resolve_and_read(
+    ctx: &Context,
+    namespace: &str,
+    policy: &ScalingPolicy,
+) -> Result<(ApiResource, ScaleView), TargetError> {
+    let resource = ctx.resolve(&policy.spec.target_ref).await?;
+    let scale =
+        target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref).await?;
+    Ok((resource, scale))
+}
