@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod controller;
 pub mod forecast;
+pub mod leader;
 pub mod metrics;
 pub mod plan;
 pub mod policy;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, PostParams};
-use prescaler::controller::leader::{Elector, LeaderError, Leadership, LeaseConfig};
+use prescaler::leader::{Elector, LeaderError, Leadership, LeaseConfig};
 use serde_json::{Value, json};
 
 use support::kube_api::Emulator;

@@ -16,9 +16,9 @@ use kube::runtime::reflector::Store;
 use crate::metrics::{Auth, HistoryCache, Prometheus};
 use crate::policy::{ScalingPolicy, TargetRef};
 
-use super::leader::Leadership;
 use super::observe::{Engines, Problem};
 use super::target::{self, TargetError};
+use crate::leader::Leadership;
 use crate::telemetry::{MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult};
 
 /// A cache per Prometheus: the operator default and each policy override.
@@ -213,7 +213,7 @@ impl Context {
         &self,
         namespace: &str,
         name: &str,
-        result: &Result<kube::runtime::controller::Action, super::reconcile::ReconcileError>,
+        result: &Result<kube::runtime::controller::Action, super::error::ReconcileError>,
         took: Duration,
     ) {
         match result {

@@ -9,9 +9,9 @@ use crate::plan::{HpaView, Timing};
 use crate::policy::{ScalingPolicy, validate};
 
 use super::context::Context;
+use super::error::ReconcileError;
 use super::evaluate::Facts;
 use super::observe::{Problem, observe};
-use super::reconcile::ReconcileError;
 use super::target::{self, ScaleView, TargetError};
 
 /// The facts, and the target's API resource when it was found (the writes need it).

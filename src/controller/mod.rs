@@ -1,7 +1,9 @@
 //! The operator: reconciles ScalingPolicies against a live cluster. `run` wires the parts:
 //! the kube-runtime controller, leadership, the Prometheus source and the HTTP endpoints.
 
+mod config;
 mod context;
+mod error;
 mod evaluate;
 mod gather;
 mod observe;
@@ -21,16 +23,15 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
-pub mod leader;
-
-use crate::cli::RunArgs;
+use crate::leader::{Elector, Leadership, LeaseConfig};
 use crate::metrics::Prometheus;
 use crate::policy::ScalingPolicy;
 use crate::telemetry::{Health, OperatorMetrics, TelemetryServer};
-use leader::{Elector, Leadership, LeaseConfig};
 
+pub use config::RunArgs;
 pub use context::Context;
-use reconcile::{ReconcileError, reconcile};
+use error::ReconcileError;
+use reconcile::reconcile;
 
 fn operator_error(what: &str) -> impl FnOnce(kube::Error) -> crate::Error + '_ {
     move |e| crate::Error::Operator(format!("{what}: {e}"))
@@ -148,21 +149,15 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     let telemetry =
         tokio::spawn(server.run(metrics.clone(), health.clone(), stopped(stop.clone())));
 
-    let (leadership, mut elector, identity) = if args.leader_elect {
-        let config =
-            LeaseConfig::from_run_args(&args).map_err(|e| crate::Error::Operator(e.to_string()))?;
+    let (leadership, mut elector, identity) = if args.leader.leader_elect {
+        let config = LeaseConfig::from_args(&args.leader)
+            .map_err(|e| crate::Error::Operator(e.to_string()))?;
         let identity = config.identity.clone();
         tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), %identity, "leader election on");
         let (leadership, elector) = Elector::spawn(client.clone(), config);
         (leadership, Some(elector), identity)
     } else {
-        (
-            Leadership::always(),
-            None,
-            args.identity
-                .clone()
-                .unwrap_or_else(leader::default_identity),
-        )
+        (Leadership::always(), None, args.leader.identity())
     };
     let recorder = Recorder::new(
         client.clone(),

@@ -14,40 +14,10 @@ use crate::plan;
 use crate::policy::ScalingPolicy;
 
 use super::context::Context;
+use super::error::{ReconcileError, api};
 use super::evaluate::{Evaluation, Facts, Next, Write, evaluate, invalid_at};
 use super::gather::{Gathered, gather};
-use super::target::{self, FIELD_MANAGER, TargetError};
-
-/// A reconcile that could not finish; retried with backoff.
-#[derive(Debug, thiserror::Error)]
-pub enum ReconcileError {
-    /// The target could not be read or written.
-    #[error(transparent)]
-    Target(#[from] TargetError),
-    /// Another API call failed.
-    #[error("{what}: {source}")]
-    Api {
-        /// What was being done.
-        what: &'static str,
-        /// The failure.
-        #[source]
-        source: kube::Error,
-    },
-}
-
-impl ReconcileError {
-    /// A short label for the operator's error counter.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            ReconcileError::Target(e) => e.reason(),
-            ReconcileError::Api { .. } => "KubernetesApi",
-        }
-    }
-}
-
-fn api(what: &'static str) -> impl FnOnce(kube::Error) -> ReconcileError {
-    move |source| ReconcileError::Api { what, source }
-}
+use super::target::{self, FIELD_MANAGER};
 
 /// Unix seconds now.
 pub fn unix_now() -> i64 {

@@ -3,9 +3,10 @@
 //! never saw, and its skill over the last value measured there.
 
 use super::calibrate::{Calibration, pinball};
-use super::engine::{EngineConfig, Selection, Unreliable};
+use super::config::EngineConfig;
 use super::models::ModelKind;
 use super::seasons;
+use super::selection::{Selection, Unreliable};
 use super::series::{Series, coarsen_values};
 use super::tracker::{LEVEL_HALF_LIVES, Tracker, to_native};
 

@@ -6,11 +6,13 @@
 pub mod backtest;
 pub mod calibrate;
 pub mod choice;
+pub mod config;
 pub mod engine;
 pub mod models;
 pub mod online;
 pub mod output;
 pub mod seasons;
+pub mod selection;
 pub mod series;
 pub mod tracker;
 

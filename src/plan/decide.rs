@@ -3,10 +3,9 @@
 use std::fmt;
 
 use super::behavior::{self, LimitReason, RateLimits, Recommendation, ScaleEvent};
-use super::mode::fallback_floor;
 use super::reactive::{Reading, Tolerance, reactive};
 use super::window::FORECAST_SCALE_DOWN_WINDOW_S;
-use crate::policy::{Fallback, ResolvedBehavior};
+use crate::policy::{Fallback, FallbackType, ResolvedBehavior};
 
 /// Most recommendations kept; the window bounds make fewer necessary in practice.
 pub const MAX_RECOMMENDATIONS: usize = 256;
@@ -259,6 +258,15 @@ pub fn scale_down_window(inputs: &Inputs<'_>) -> u32 {
     }
 }
 
+/// The replicas held while metrics are missing: `spec.fallback.replicas` within maxReplicas
+/// for `type: Replicas`, none for `HoldCurrent`. A floor only ever raises replicas.
+pub fn fallback_floor(fallback: &Fallback, max: i32) -> Option<i32> {
+    match fallback.kind {
+        FallbackType::Replicas => fallback.replicas.map(|r| r.min(max)),
+        FallbackType::HoldCurrent => None,
+    }
+}
+
 fn fallback(inputs: &Inputs<'_>) -> ScaleDecision {
     let floor = fallback_floor(inputs.fallback, inputs.max).unwrap_or(inputs.current);
     let (replicas, reason) = if floor > inputs.current {
@@ -307,7 +315,6 @@ fn forget_old(state: &mut PlanState, inputs: &Inputs<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::FallbackType;
 
     fn inputs<'a>(
         metrics: &'a [MetricInput],

@@ -10,9 +10,9 @@ pub mod reactive;
 pub mod window;
 
 pub use decide::{
-    Inputs, Limit, MetricInput, Need, PlanState, Reason, ScaleDecision, decide, predictive,
-    record_scale, scale_down_window,
+    Inputs, Limit, MetricInput, Need, PlanState, Reason, ScaleDecision, decide, fallback_floor,
+    predictive, record_scale, scale_down_window,
 };
-pub use mode::{Gate, HpaView, Writes, fallback_floor, gate, hpa_floor};
+pub use mode::{Gate, HpaView, Writes, gate, hpa_floor};
 pub use reactive::{Reactive, Reading, Tolerance};
 pub use window::{Timing, Window};

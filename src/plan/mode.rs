@@ -2,8 +2,8 @@
 //! autoscaler), the HPAFloor rule (the forecast as an HPA's `minReplicas`), and the one
 //! floor that holds while metrics are missing.
 
-use super::decide::ScaleDecision;
-use crate::policy::{ConditionReason, Fallback, FallbackType, Mode, TargetRef};
+use super::decide::{ScaleDecision, fallback_floor};
+use crate::policy::{ConditionReason, Fallback, Mode, TargetRef};
 
 /// An HPA that scales the target, as the mode rule sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,15 +99,6 @@ pub fn gate(mode: Mode, target: &TargetRef, hpas: &[HpaView]) -> Gate {
     }
 }
 
-/// The replicas held while metrics are missing: `spec.fallback.replicas` within maxReplicas
-/// for `type: Replicas`, none for `HoldCurrent`. A floor only ever raises replicas.
-pub fn fallback_floor(fallback: &Fallback, max: i32) -> Option<i32> {
-    match fallback.kind {
-        FallbackType::Replicas => fallback.replicas.map(|r| r.min(max)),
-        FallbackType::HoldCurrent => None,
-    }
-}
-
 /// The HPA's `minReplicas` in HPAFloor mode, or `None` when it stays as it is: the
 /// forecast's replicas within the policy's and the HPA's bounds. Without metrics the floor
 /// is never lowered, only raised to a `Replicas` fallback.
@@ -132,6 +123,7 @@ pub fn hpa_floor(
 mod tests {
     use super::*;
     use crate::plan::Reason;
+    use crate::policy::FallbackType;
 
     fn target() -> TargetRef {
         TargetRef {

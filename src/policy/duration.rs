@@ -25,6 +25,11 @@ pub struct Duration(String);
 )]
 pub struct DurationError(pub String);
 
+/// Parses a one-unit duration for a command-line flag, keeping the text as written.
+pub fn parse_text(text: &str) -> Result<Duration, DurationError> {
+    parse_seconds(text).map(|_| Duration::new(text))
+}
+
 impl Duration {
     /// A duration from its text; not checked until [`Duration::seconds`] is called.
     pub fn new(text: impl Into<String>) -> Self {

@@ -31,10 +31,50 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::cli::RunArgs;
+use crate::policy::duration::parse_seconds;
 
 /// Where the service-account namespace is mounted in a pod.
 const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// The leader-election flags of `prescaler run`, one group.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LeaderArgs {
+    /// Elect a leader on a Lease so that only one of several replicas writes. Set
+    /// `--leader-elect=false` when running a single replica.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", env = "PRESCALER_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Namespace of the Lease (default: the pod's own namespace, else `default`).
+    #[arg(
+        long,
+        value_name = "NAMESPACE",
+        env = "PRESCALER_LEADER_ELECTION_NAMESPACE"
+    )]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the Lease.
+    #[arg(
+        long,
+        default_value = "prescaler",
+        value_name = "NAME",
+        env = "PRESCALER_LEADER_ELECTION_ID"
+    )]
+    pub leader_election_id: String,
+    /// How long a leader holds the Lease without renewing it; a standby takes over after that.
+    #[arg(long, default_value = "15s", value_parser = parse_seconds, env = "PRESCALER_LEASE_DURATION")]
+    pub lease_duration: u64,
+    /// How often the leader renews the Lease and a standby tries to acquire it.
+    #[arg(long, default_value = "2s", value_parser = parse_seconds, env = "PRESCALER_LEASE_RENEW_PERIOD")]
+    pub lease_renew_period: u64,
+    /// This process's name in the Lease (default: `$POD_NAME`, else the host name and pid).
+    #[arg(long, value_name = "NAME", env = "PRESCALER_IDENTITY")]
+    pub identity: Option<String>,
+}
+
+impl LeaderArgs {
+    /// This process's name: `--identity`, else [`default_identity`].
+    pub fn identity(&self) -> String {
+        self.identity.clone().unwrap_or_else(default_identity)
+    }
+}
 
 /// What to elect on and how fast.
 #[derive(Clone, Debug)]
@@ -56,14 +96,14 @@ impl LeaseConfig {
     /// The settings from the `prescaler run` flags, with the defaults for the namespace
     /// ([`default_namespace`]) and identity ([`default_identity`]); checked with
     /// [`LeaseConfig::validate`].
-    pub fn from_run_args(args: &RunArgs) -> Result<Self, LeaderError> {
+    pub fn from_args(args: &LeaderArgs) -> Result<Self, LeaderError> {
         let config = Self {
             namespace: args
                 .leader_election_namespace
                 .clone()
                 .unwrap_or_else(default_namespace),
             name: args.leader_election_id.clone(),
-            identity: args.identity.clone().unwrap_or_else(default_identity),
+            identity: args.identity(),
             lease_duration: Duration::from_secs(args.lease_duration),
             renew_period: Duration::from_secs(args.lease_renew_period),
         };

@@ -1,103 +1,29 @@
-//! The command line. `prescaler --help` is the reference; every flag can also be set from
-//! the environment variable named in its help.
+//! `prescaler simulate`: replay a trace (or a workload's Prometheus history) through the
+//! policy and its baselines, and print the equal-cost comparison.
 
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::Args;
+use serde::Serialize;
 
-use crate::forecast::ModelKind;
+use super::{parse_quantile, progress_bar};
 use crate::metrics::PrometheusArgs;
+use crate::policy::duration::{parse_seconds, parse_text};
 use crate::policy::{self, Duration};
 use crate::sim;
-use crate::sim::backtest::{self, BacktestConfig};
-use crate::sim::run::SimConfig;
+use crate::sim::run::{SimConfig, StrategyRun, Verdict};
 use crate::sim::trace::Trace;
-use crate::telemetry::{self, LogFormat};
 
-/// prescaler: scales Kubernetes workloads ahead of their traffic.
-#[derive(Debug, Parser)]
-#[command(name = "prescaler", version, about, long_about = None)]
-pub struct Cli {
-    /// Log line format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "PRESCALER_LOG_FORMAT", global = true)]
-    pub log_format: LogFormat,
-
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// Subcommands.
-// Parsed once at start-up; boxing the large variants would buy nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the operator: watch ScalingPolicies and scale their targets ahead of the traffic.
-    Run(RunArgs),
-    /// Print the ScalingPolicy CustomResourceDefinition as YAML (`prescaler crd | kubectl apply -f -`).
-    Crd,
-    /// Replay a traffic trace through prescaler and its baselines (HPA, PHPA-style
-    /// Holt-Winters, a perfect forecast, the oracle) and compare them.
-    Simulate(SimulateArgs),
-    /// Rolling-origin backtest of the forecasting models on a trace (`timestamp,value` CSV).
-    Backtest(BacktestArgs),
-}
-
-/// Options of `prescaler run`.
-#[derive(Debug, Args)]
-pub struct RunArgs {
-    /// Default Prometheus connection (a policy's `spec.prometheus` overrides the address).
-    #[command(flatten)]
-    pub prometheus: PrometheusArgs,
-    /// kubeconfig file; without it, the in-cluster service account (or `$KUBECONFIG`).
-    #[arg(long, value_name = "FILE", env = "PRESCALER_KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Watch ScalingPolicies in this namespace only (default: all namespaces).
-    #[arg(long, value_name = "NAMESPACE", env = "PRESCALER_NAMESPACE")]
-    pub namespace: Option<String>,
-    /// Time between reconciles of a policy, unless its `spec.syncPeriod` says otherwise.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "PRESCALER_SYNC_PERIOD")]
-    pub sync_period: u64,
-    /// Policies reconciled at once.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), env = "PRESCALER_CONCURRENCY")]
-    pub concurrency: u16,
-    /// Elect a leader on a Lease so that only one of several replicas writes. Set
-    /// `--leader-elect=false` when running a single replica.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL", env = "PRESCALER_LEADER_ELECT")]
-    pub leader_elect: bool,
-    /// Namespace of the Lease (default: the pod's own namespace, else `default`).
-    #[arg(
-        long,
-        value_name = "NAMESPACE",
-        env = "PRESCALER_LEADER_ELECTION_NAMESPACE"
-    )]
-    pub leader_election_namespace: Option<String>,
-    /// Name of the Lease.
-    #[arg(
-        long,
-        default_value = "prescaler",
-        value_name = "NAME",
-        env = "PRESCALER_LEADER_ELECTION_ID"
-    )]
-    pub leader_election_id: String,
-    /// How long a leader holds the Lease without renewing it; a standby takes over after that.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "PRESCALER_LEASE_DURATION")]
-    pub lease_duration: u64,
-    /// How often the leader renews the Lease and a standby tries to acquire it.
-    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "PRESCALER_LEASE_RENEW_PERIOD")]
-    pub lease_renew_period: u64,
-    /// This process's name in the Lease (default: `$POD_NAME`, else the host name and pid).
-    #[arg(long, value_name = "NAME", env = "PRESCALER_IDENTITY")]
-    pub identity: Option<String>,
-    /// Address of the HTTP server for /metrics, /healthz and /readyz.
-    #[arg(
-        long,
-        default_value = "0.0.0.0:8080",
-        value_name = "ADDR",
-        env = "PRESCALER_METRICS_ADDR"
-    )]
-    pub metrics_addr: std::net::SocketAddr,
+/// `prescaler simulate --json`.
+#[derive(Serialize)]
+struct SimulateJson<'a> {
+    trace: &'a str,
+    step_s: u64,
+    capacity_per_pod: f64,
+    startup_s: u64,
+    strategies: &'a [StrategyRun],
+    equal_cost: Option<Verdict>,
 }
 
 /// The trace `simulate` replays by default.
@@ -125,10 +51,10 @@ pub struct SimulateArgs {
     )]
     pub query: Option<String>,
     /// With --prometheus: how much history to read, ending now.
-    #[arg(long, default_value = "14d", value_parser = parse_duration, env = "PRESCALER_HISTORY")]
+    #[arg(long, default_value = "14d", value_parser = parse_seconds, env = "PRESCALER_HISTORY")]
     pub history: u64,
     /// With --prometheus: resolution of the history read.
-    #[arg(long, default_value = "1m", value_parser = parse_duration, env = "PRESCALER_STEP")]
+    #[arg(long, default_value = "1m", value_parser = parse_seconds, env = "PRESCALER_STEP")]
     pub step: u64,
     /// ScalingPolicy YAML; its first RequestRate or PromQL metric stands for the trace.
     #[arg(long, default_value = DEFAULT_POLICY, env = "PRESCALER_POLICY")]
@@ -141,10 +67,10 @@ pub struct SimulateArgs {
     #[arg(long, env = "PRESCALER_P95_PODS")]
     pub p95_pods: Option<f64>,
     /// Time from requesting a pod to it being Ready.
-    #[arg(long, default_value = "2m", value_parser = parse_duration, env = "PRESCALER_STARTUP")]
+    #[arg(long, default_value = "2m", value_parser = parse_seconds, env = "PRESCALER_STARTUP")]
     pub startup: u64,
     /// Time between decisions.
-    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "PRESCALER_SYNC")]
+    #[arg(long, default_value = "15s", value_parser = parse_seconds, env = "PRESCALER_SYNC")]
     pub sync: u64,
     /// Per-replica target as a fraction of a pod's capacity (HPA users typically aim at 0.8).
     #[arg(long, default_value_t = 0.8, value_parser = parse_quantile, env = "PRESCALER_TARGET_UTILIZATION")]
@@ -159,7 +85,7 @@ pub struct SimulateArgs {
     #[arg(long, env = "PRESCALER_SVG")]
     pub svg: Option<PathBuf>,
     /// Override the policy's `forecast.leadTime` (e.g. to try the real pod start-up time).
-    #[arg(long, value_parser = parse_duration_text, env = "PRESCALER_LEAD_TIME")]
+    #[arg(long, value_parser = parse_text, env = "PRESCALER_LEAD_TIME")]
     pub lead_time: Option<Duration>,
     /// Override the policy's `forecast.quantile`.
     #[arg(long, value_parser = parse_quantile, env = "PRESCALER_QUANTILE")]
@@ -175,85 +101,6 @@ pub struct SimulateArgs {
     /// Print JSON instead of a table (no plot is written unless --svg is given explicitly).
     #[arg(long, env = "PRESCALER_JSON")]
     pub json: bool,
-}
-
-/// Options of `prescaler backtest`.
-#[derive(Debug, Args)]
-pub struct BacktestArgs {
-    /// Trace file: CSV with a `timestamp,value` header, one row per interval.
-    #[arg(long, env = "PRESCALER_TRACE")]
-    pub trace: PathBuf,
-    /// Length of the scored planning window after the lead time.
-    #[arg(long, default_value = "15m", value_parser = parse_duration, env = "PRESCALER_HORIZON")]
-    pub horizon: u64,
-    /// Time between a forecast and the start of the scored window (pod start-up time).
-    #[arg(long, default_value = "2m", value_parser = parse_duration, env = "PRESCALER_LEAD")]
-    pub lead: u64,
-    /// History each forecast may use.
-    #[arg(long, default_value = "7d", value_parser = parse_duration, env = "PRESCALER_HISTORY")]
-    pub history: u64,
-    /// Quantile scored by pinball loss and coverage.
-    #[arg(long, default_value_t = 0.9, value_parser = parse_quantile, env = "PRESCALER_QUANTILE")]
-    pub quantile: f64,
-    /// Time between rolling origins.
-    #[arg(long, default_value = "1h", value_parser = parse_duration, env = "PRESCALER_ORIGIN_EVERY")]
-    pub origin_every: u64,
-    /// Models to compare, comma-separated: auto, seasonal-naive, holt-winters, ets, mstl, linear, phpa.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "auto,seasonal-naive,holt-winters,ets,mstl,linear,phpa",
-        value_parser = parse_model,
-        env = "PRESCALER_MODELS"
-    )]
-    pub models: Vec<ModelChoice>,
-    /// Print JSON instead of a table.
-    #[arg(long, env = "PRESCALER_JSON")]
-    pub json: bool,
-}
-
-/// `auto` or one model.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ModelChoice(pub Option<ModelKind>);
-
-fn parse_model(text: &str) -> Result<ModelChoice, String> {
-    if text == "auto" {
-        return Ok(ModelChoice(None));
-    }
-    text.parse().map(|m| ModelChoice(Some(m)))
-}
-
-/// Parses a one-unit duration (`15s`, `2m`, `7d`) into seconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    Duration::new(text).seconds().map_err(|e| e.to_string())
-}
-
-fn parse_duration_text(text: &str) -> Result<Duration, String> {
-    parse_duration(text).map(|_| Duration::new(text))
-}
-
-fn parse_quantile(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(q) if q > 0.0 && q < 1.0 => Ok(q),
-        _ => Err(format!(
-            "{text:?} is not a quantile; give a number strictly between 0 and 1, e.g. 0.9"
-        )),
-    }
-}
-
-/// Runs the parsed command line.
-pub fn run(cli: Cli) -> crate::Result<()> {
-    telemetry::init_logging(cli.log_format)?;
-    match cli.command {
-        Command::Crd => {
-            let yaml = policy::crd_yaml()?;
-            std::io::stdout().lock().write_all(yaml.as_bytes())?;
-            Ok(())
-        }
-        Command::Run(args) => crate::controller::run(args),
-        Command::Backtest(args) => run_backtest(&args),
-        Command::Simulate(args) => run_simulate(&args),
-    }
 }
 
 /// The workload's recent history from Prometheus as a trace: rates (per second) become
@@ -292,7 +139,8 @@ fn trace_from_prometheus(args: &SimulateArgs) -> crate::Result<Trace> {
     })
 }
 
-fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
+/// Runs `prescaler simulate`.
+pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     let trace = match &args.prometheus.url {
         Some(_) => trace_from_prometheus(args)?,
         None => Trace::load(&args.trace)?,
@@ -359,15 +207,15 @@ fn run_simulate(args: &SimulateArgs) -> crate::Result<()> {
     let mut out = std::io::stdout().lock();
     let verdict = sim::run::Verdict::of(&report);
     if args.json {
-        let json = serde_json::json!({
-            "trace": report.trace,
-            "step_s": report.step_s,
-            "capacity_per_pod": report.capacity_per_pod,
-            "startup_s": report.startup_s,
-            "strategies": report.runs,
-            "equal_cost": verdict,
-        });
-        writeln!(out, "{json}")?;
+        let json = SimulateJson {
+            trace: &report.trace,
+            step_s: report.step_s,
+            capacity_per_pod: report.capacity_per_pod,
+            startup_s: report.startup_s,
+            strategies: &report.runs,
+            equal_cost: verdict,
+        };
+        writeln!(out, "{}", serde_json::to_string(&json)?)?;
         if let Some(path) = &args.svg {
             sim::svg::write(&report, path).map_err(crate::Error::Plot)?;
         }
@@ -550,69 +398,6 @@ fn write_table(out: &mut impl Write, runs: &[sim::run::StrategyRun]) -> std::io:
             s.mean_utilization,
             target
         )?;
-    }
-    Ok(())
-}
-
-fn progress_bar() -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(0);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("simulating {bar:40} {percent}% {eta}")
-    {
-        bar.set_style(style);
-    }
-    Some(bar)
-}
-
-fn run_backtest(args: &BacktestArgs) -> crate::Result<()> {
-    let trace = Trace::load(&args.trace)?;
-    let config = BacktestConfig {
-        horizon: args.horizon,
-        lead: args.lead,
-        history: args.history,
-        quantile: args.quantile,
-        origin_every: args.origin_every,
-        models: args.models.iter().map(|m| m.0).collect(),
-    };
-    let reports = backtest::run(&trace.series, &config)?;
-    let mut out = std::io::stdout().lock();
-    if args.json {
-        let json = serde_json::json!({
-            "trace": trace.name,
-            "horizon_s": args.horizon,
-            "lead_s": args.lead,
-            "quantile": args.quantile,
-            "models": reports,
-        });
-        writeln!(out, "{json}")?;
-    } else {
-        writeln!(
-            out,
-            "trace {} · step {}s · horizon {}s after a {}s lead · quantile {} · {} windows · coverage: share of scored points at or under the quantile",
-            trace.name,
-            trace.series.step,
-            args.horizon,
-            args.lead,
-            args.quantile,
-            reports.first().map_or(0, |r| r.summary.windows)
-        )?;
-        writeln!(
-            out,
-            "{:<16}{:>8}{:>9}{:>9}{:>10}{:>10}",
-            "model", "MASE", "sMAPE%", "pinball", "coverage", "fit ms"
-        )?;
-        for r in &reports {
-            let s = &r.summary;
-            writeln!(
-                out,
-                "{:<16}{:>8.3}{:>9.2}{:>9.3}{:>10.3}{:>10.2}",
-                r.name, s.mase, s.smape, s.pinball, s.coverage, r.fit_ms
-            )?;
-        }
     }
     Ok(())
 }

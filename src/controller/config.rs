@@ -1,0 +1,40 @@
+//! The flags of `prescaler run`, kept with the operator they configure.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::leader::LeaderArgs;
+use crate::metrics::PrometheusArgs;
+use crate::policy::duration::parse_seconds;
+
+/// Options of `prescaler run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Default Prometheus connection (a policy's `spec.prometheus` overrides the address).
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// kubeconfig file; without it, the in-cluster service account (or `$KUBECONFIG`).
+    #[arg(long, value_name = "FILE", env = "PRESCALER_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch ScalingPolicies in this namespace only (default: all namespaces).
+    #[arg(long, value_name = "NAMESPACE", env = "PRESCALER_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Time between reconciles of a policy, unless its `spec.syncPeriod` says otherwise.
+    #[arg(long, default_value = "15s", value_parser = parse_seconds, env = "PRESCALER_SYNC_PERIOD")]
+    pub sync_period: u64,
+    /// Policies reconciled at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), env = "PRESCALER_CONCURRENCY")]
+    pub concurrency: u16,
+    /// Leader election.
+    #[command(flatten)]
+    pub leader: LeaderArgs,
+    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    #[arg(
+        long,
+        default_value = "0.0.0.0:8080",
+        value_name = "ADDR",
+        env = "PRESCALER_METRICS_ADDR"
+    )]
+    pub metrics_addr: std::net::SocketAddr,
+}
