@@ -16,7 +16,8 @@ use kube::runtime::reflector::Store;
 use crate::metrics::{Auth, HistoryCache, Prometheus};
 use crate::policy::{ScalingPolicy, TargetRef};
 
-use super::observe::{Engines, Problem};
+use super::observe::Problem;
+use super::state::{PolicyKey, PolicyStates};
 use super::target::{self, TargetError};
 use crate::leader::Leadership;
 use crate::telemetry::{MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult};
@@ -35,21 +36,16 @@ pub struct Context {
     pub sync_period: Duration,
     /// Publishes Events on policies.
     pub recorder: Recorder,
-    /// Forecasting engines per policy metric.
-    pub engines: Engines,
+    /// Per policy: failures in a row, the last reconcile, the forecasting engines.
+    pub policies: PolicyStates,
     prometheus: Prometheus,
     sources: Mutex<Sources>,
     leader: Leadership,
     /// The operator's own metrics.
     pub metrics: Arc<OperatorMetrics>,
-    failures: Mutex<HashMap<(String, String), u32>>,
     hpas: Store<HorizontalPodAutoscaler>,
-    last_runs: Mutex<HashMap<PolicyKey, (Instant, Option<i64>)>>,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
 }
-
-/// A policy as (namespace, name).
-type PolicyKey = (String, String);
 
 /// How long a discovered API resource is trusted before it is looked up again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
@@ -69,7 +65,7 @@ impl Context {
             client,
             sync_period,
             recorder,
-            engines: Engines::default(),
+            policies: PolicyStates::default(),
             sources: Mutex::new(Sources {
                 default: HistoryCache::new(prometheus.clone()),
                 overrides: HashMap::new(),
@@ -77,9 +73,7 @@ impl Context {
             prometheus,
             leader,
             metrics,
-            failures: Mutex::default(),
             hpas,
-            last_runs: Mutex::default(),
             resources: Mutex::default(),
         }
     }
@@ -199,12 +193,8 @@ impl Context {
     /// Time to wait before retrying a policy whose reconcile failed: doubles with each
     /// failure in a row, from 1 s up to 5 minutes, with some jitter.
     pub fn backoff(&self, namespace: &str, name: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let n = failures
-            .entry((namespace.to_string(), name.to_string()))
-            .or_default();
-        *n = n.saturating_add(1);
-        let base = 2f64.powi((*n - 1).min(9) as i32).min(300.0);
+        let n = self.policies.failed(namespace, name);
+        let base = 2f64.powi((n - 1).min(9) as i32).min(300.0);
         Duration::from_secs_f64(base * (0.8 + 0.4 * fastrand::f64()))
     }
 
@@ -218,10 +208,7 @@ impl Context {
     ) {
         match result {
             Ok(_) => {
-                self.failures
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(namespace.to_string(), name.to_string()));
+                self.policies.succeeded(namespace, name);
                 self.metrics.reconciled(ReconcileResult::Success, took);
             }
             Err(error) => {
@@ -241,21 +228,12 @@ impl Context {
         generation: Option<i64>,
         sync: Duration,
     ) -> Option<Duration> {
-        let runs = self.last_runs.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, seen) = runs.get(&(namespace.to_string(), name.to_string()))?;
-        let elapsed = at.elapsed();
-        (*seen == generation && elapsed < sync).then(|| sync - elapsed)
+        self.policies.too_soon(namespace, name, generation, sync)
     }
 
     /// Records a completed reconcile of the policy at `generation`.
     pub fn ran(&self, namespace: &str, name: &str, generation: Option<i64>) {
-        self.last_runs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                (namespace.to_string(), name.to_string()),
-                (Instant::now(), generation),
-            );
+        self.policies.ran(namespace, name, generation);
     }
 
     /// Exports the history caches' size (once a minute: it walks every cached series).
@@ -306,24 +284,20 @@ impl Context {
         self.metrics.retain_metrics(namespace, name, &names);
     }
 
-    /// Forgets everything kept for policies that no longer exist.
-    pub fn forget_policies_except(&self, live: &[(String, String)]) {
-        for (namespace, policy) in self.engines.policies() {
-            if !live.iter().any(|(n, p)| *n == namespace && *p == policy) {
-                tracing::info!(%namespace, %policy, "policy deleted; dropping its history and models");
-                self.engines.forget(&namespace, &policy);
-                self.last_runs
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&(namespace.clone(), policy.clone()));
-                self.metrics.remove_policy(&namespace, &policy);
-                let sources = self.lock();
-                sources.default.forget(&namespace, &policy);
-                for (_, cache) in sources.overrides.values() {
-                    cache.forget(&namespace, &policy);
-                }
+    /// Forgets everything kept for policies that no longer exist: their memory, their
+    /// cached history and their `prescaler_*` series. Returns the policies forgotten.
+    pub fn forget_policies_except(&self, live: &[PolicyKey]) -> Vec<PolicyKey> {
+        let gone = self.policies.retain(live);
+        for (namespace, policy) in &gone {
+            tracing::info!(%namespace, %policy, "policy deleted; dropping its history, models and series");
+            self.metrics.remove_policy(namespace, policy);
+            let sources = self.lock();
+            sources.default.forget(namespace, policy);
+            for (_, cache) in sources.overrides.values() {
+                cache.forget(namespace, policy);
             }
         }
+        gone
     }
 }
 
@@ -344,4 +318,80 @@ fn auth_fingerprint(auth: &Auth) -> String {
         Auth::Basic { username, password } => ("basic", username, password).hash(&mut h),
     }
     format!("{:x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    //! A real Context over an address nothing listens on: no call reaches it, because what
+    //! is tested is the bookkeeping a reconcile leaves behind, not I/O.
+    use super::*;
+    use crate::metrics::PrometheusArgs;
+    use crate::policy::{MetricStatus, ScalingPolicyStatus};
+    use kube::runtime::events::Reporter;
+
+    fn context() -> Context {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        let prometheus = Prometheus::new(&PrometheusArgs {
+            url: Some("http://127.0.0.1:9".into()),
+            ..PrometheusArgs::default()
+        })
+        .expect("prometheus");
+        let recorder = Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "prescaler".into(),
+                instance: None,
+            },
+        );
+        let (hpas, _writer) = kube::runtime::reflector::store();
+        Context::new(
+            client,
+            prometheus,
+            recorder,
+            Duration::from_secs(15),
+            Leadership::always(),
+            Arc::new(OperatorMetrics::new()),
+            hpas,
+        )
+    }
+
+    /// What a reconcile leaves when Prometheus never answered: the policy entered, its
+    /// gauges exported from a status without forecasts, and a failure counted for backoff.
+    fn reconciled_without_metrics(ctx: &Context, namespace: &str, name: &str) {
+        ctx.policies.enter(namespace, name);
+        let status = ScalingPolicyStatus {
+            current_replicas: Some(3),
+            desired_replicas: Some(3),
+            metrics: vec![MetricStatus {
+                name: "http".into(),
+                ..MetricStatus::default()
+            }],
+            ..ScalingPolicyStatus::default()
+        };
+        let observation = super::super::observe::Observation {
+            observed: vec![Default::default()],
+            ..Default::default()
+        };
+        ctx.record_policy(namespace, name, &status, &observation);
+        let _ = ctx.backoff(namespace, name);
+    }
+
+    #[tokio::test]
+    async fn a_policy_deleted_while_its_metrics_never_read_loses_its_series() {
+        let ctx = context();
+        reconciled_without_metrics(&ctx, "shop", "gone");
+        reconciled_without_metrics(&ctx, "shop", "kept");
+        assert!(ctx.metrics.encode().contains("policy=\"gone\""));
+
+        let forgotten = ctx.forget_policies_except(&[("shop".into(), "kept".into())]);
+        assert_eq!(forgotten, vec![("shop".to_string(), "gone".to_string())]);
+        let exposition = ctx.metrics.encode();
+        assert!(
+            !exposition.contains("policy=\"gone\""),
+            "the deleted policy's prescaler_* series stay:\n{exposition}"
+        );
+        assert!(exposition.contains("policy=\"kept\""), "{exposition}");
+        assert_eq!(ctx.policies.len(), 1, "its memory is dropped too");
+    }
 }

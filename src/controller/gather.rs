@@ -73,7 +73,7 @@ pub async fn gather(
         Ok(cache) => {
             let observation = observe(
                 &cache,
-                &ctx.engines,
+                &ctx.policies,
                 namespace,
                 &policy.name_any(),
                 spec,

@@ -9,6 +9,7 @@ mod gather;
 mod observe;
 pub mod reconcile;
 pub mod report;
+mod state;
 pub mod target;
 
 use std::sync::Arc;

@@ -1,10 +1,9 @@
 //! From a policy's metrics to the decision's inputs: read each metric's history, turn its
 //! latest value into an HPA reading, and forecast its peak over the planning window.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable};
+
+use super::state::PolicyStates;
 use crate::metrics::{HistoryCache, MetricError, MetricSource, SeriesKey, queries};
 use crate::plan::{MetricInput, Reading, Timing};
 use crate::policy::{MetricSpec, MetricStatus, MetricType, ScalingPolicySpec};
@@ -63,50 +62,6 @@ pub struct Observation {
     pub reads: Vec<(bool, std::time::Duration)>,
 }
 
-/// The forecasting engines, one per policy metric, kept across reconciles so a model choice
-/// is re-evaluated only every 12 hours.
-#[derive(Default)]
-pub struct Engines {
-    engines: Mutex<HashMap<SeriesKey, Engine>>,
-}
-
-impl Engines {
-    fn take(&self, key: &SeriesKey, config: &EngineConfig) -> Engine {
-        let mut map = self.engines.lock().unwrap_or_else(|e| e.into_inner());
-        match map.remove(key) {
-            Some(engine) if engine.config() == config => engine,
-            _ => Engine::new(config.clone()),
-        }
-    }
-
-    fn put(&self, key: SeriesKey, engine: Engine) {
-        self.engines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, engine);
-    }
-
-    /// Drops the engines of a deleted policy.
-    pub fn forget(&self, namespace: &str, policy: &str) {
-        self.engines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|k, _| !(k.namespace == namespace && k.policy == policy));
-    }
-
-    /// The policies that have engines, as (namespace, name).
-    pub fn policies(&self) -> Vec<(String, String)> {
-        let map = self.engines.lock().unwrap_or_else(|e| e.into_inner());
-        let mut keys: Vec<_> = map
-            .keys()
-            .map(|k| (k.namespace.clone(), k.policy.clone()))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        keys
-    }
-}
-
 fn metric_problem(metric: &str, error: &MetricError) -> Problem {
     Problem {
         reason: error.reason(),
@@ -136,7 +91,7 @@ fn latest(series: &Series) -> Option<(i64, f64)> {
 #[allow(clippy::too_many_arguments)]
 pub async fn observe<S: MetricSource>(
     cache: &HistoryCache<S>,
-    engines: &Engines,
+    states: &PolicyStates,
     namespace: &str,
     policy: &str,
     spec: &ScalingPolicySpec,
@@ -200,7 +155,7 @@ pub async fn observe<S: MetricSource>(
                     input.reading = Some(reading);
                     input.per_replica = per_replica;
                 }
-                let mut engine = engines.take(&key, &config);
+                let mut engine = states.take_engine(namespace, policy, &name, &config);
                 let (engine, result) = tokio::task::spawn_blocking(move || {
                     let result = engine.forecast(&series);
                     (engine, result)
@@ -236,7 +191,7 @@ pub async fn observe<S: MetricSource>(
                             .get_or_insert(forecast_problem(&name, &why));
                     }
                 }
-                engines.put(key, engine);
+                states.put_engine(namespace, policy, &name, engine);
             }
         }
         out.inputs.push(input);

@@ -34,6 +34,8 @@ pub async fn reconcile(
     let namespace = policy.namespace().unwrap_or_default();
     let name = policy.name_any();
     let span = tracing::info_span!("reconcile", namespace = %namespace, policy = %name);
+    // Entered before anything can fail, so the janitor finds every policy it touched.
+    ctx.policies.enter(&namespace, &name);
     let started = std::time::Instant::now();
     let result = reconcile_inner(&policy, &ctx, &namespace, &name)
         .instrument(span)

@@ -1,0 +1,172 @@
+//! What the operator keeps per policy between reconciles, in one map: its failures in a
+//! row, its last completed reconcile and its forecasting engines. Every reconcile enters its
+//! policy here first, so the janitor finds every policy the operator ever touched — also one
+//! whose metrics never read — by diffing this map against the policy store.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::forecast::{Engine, EngineConfig};
+
+/// A policy as (namespace, name).
+pub type PolicyKey = (String, String);
+
+/// One policy's memory.
+#[derive(Default)]
+struct Memory {
+    /// Failed reconciles in a row.
+    failures: u32,
+    /// When the last reconcile completed, and for which generation.
+    last_run: Option<(Instant, Option<i64>)>,
+    /// Forecasting engines by metric name, kept so the model choice is re-evaluated only
+    /// every 12 hours.
+    engines: HashMap<String, Engine>,
+}
+
+/// The per-policy memory of every policy seen.
+#[derive(Default)]
+pub struct PolicyStates {
+    map: Mutex<HashMap<PolicyKey, Memory>>,
+}
+
+fn key(namespace: &str, name: &str) -> PolicyKey {
+    (namespace.to_string(), name.to_string())
+}
+
+impl PolicyStates {
+    fn with<T>(&self, namespace: &str, name: &str, f: impl FnOnce(&mut Memory) -> T) -> T {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        f(map.entry(key(namespace, name)).or_default())
+    }
+
+    /// Enters a policy (a reconcile of it has started).
+    pub fn enter(&self, namespace: &str, name: &str) {
+        self.with(namespace, name, |_| ());
+    }
+
+    /// Counts a failed reconcile; returns the failures in a row.
+    pub fn failed(&self, namespace: &str, name: &str) -> u32 {
+        self.with(namespace, name, |m| {
+            m.failures = m.failures.saturating_add(1);
+            m.failures
+        })
+    }
+
+    /// Counts a successful reconcile: the failures in a row start again from zero.
+    pub fn succeeded(&self, namespace: &str, name: &str) {
+        self.with(namespace, name, |m| m.failures = 0);
+    }
+
+    /// Records a completed reconcile of the policy at `generation`.
+    pub fn ran(&self, namespace: &str, name: &str, generation: Option<i64>) {
+        self.with(namespace, name, |m| {
+            m.last_run = Some((Instant::now(), generation));
+        });
+    }
+
+    /// How long to wait when the policy was reconciled less than `sync` ago at the same
+    /// generation.
+    pub fn too_soon(
+        &self,
+        namespace: &str,
+        name: &str,
+        generation: Option<i64>,
+        sync: Duration,
+    ) -> Option<Duration> {
+        self.with(namespace, name, |m| {
+            let (at, seen) = m.last_run?;
+            let elapsed = at.elapsed();
+            (seen == generation && elapsed < sync).then(|| sync - elapsed)
+        })
+    }
+
+    /// The metric's engine, or a new one when there is none or its settings changed.
+    pub fn take_engine(
+        &self,
+        namespace: &str,
+        name: &str,
+        metric: &str,
+        config: &EngineConfig,
+    ) -> Engine {
+        self.with(namespace, name, |m| match m.engines.remove(metric) {
+            Some(engine) if engine.config() == config => engine,
+            _ => Engine::new(config.clone()),
+        })
+    }
+
+    /// Keeps the metric's engine for the next reconcile.
+    pub fn put_engine(&self, namespace: &str, name: &str, metric: &str, engine: Engine) {
+        self.with(namespace, name, |m| {
+            m.engines.insert(metric.to_string(), engine);
+        });
+    }
+
+    /// Drops the memory of every policy not in `live`; returns the policies dropped.
+    pub fn retain(&self, live: &[PolicyKey]) -> Vec<PolicyKey> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let gone: Vec<PolicyKey> = map.keys().filter(|k| !live.contains(k)).cloned().collect();
+        for k in &gone {
+            map.remove(k);
+        }
+        gone
+    }
+
+    /// The policies remembered.
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_is_remembered_from_its_first_reconcile_until_it_is_gone() {
+        let states = PolicyStates::default();
+        states.enter("shop", "web");
+        assert_eq!(states.failed("shop", "api"), 1);
+        assert_eq!(states.failed("shop", "api"), 2);
+        states.succeeded("shop", "api");
+        assert_eq!(
+            states.failed("shop", "api"),
+            1,
+            "a success resets the count"
+        );
+        assert_eq!(states.len(), 2);
+        let gone = states.retain(&[key("shop", "api")]);
+        assert_eq!(gone, vec![key("shop", "web")]);
+        assert_eq!(states.len(), 1);
+    }
+
+    #[test]
+    fn the_same_generation_waits_for_the_sync_period() {
+        let states = PolicyStates::default();
+        let sync = Duration::from_secs(15);
+        assert_eq!(states.too_soon("shop", "web", Some(1), sync), None);
+        states.ran("shop", "web", Some(1));
+        assert!(states.too_soon("shop", "web", Some(1), sync).is_some());
+        assert_eq!(
+            states.too_soon("shop", "web", Some(2), sync),
+            None,
+            "a changed spec is looked at at once"
+        );
+    }
+
+    #[test]
+    fn an_engine_survives_only_while_its_settings_do() {
+        let states = PolicyStates::default();
+        let config = EngineConfig::default();
+        let engine = states.take_engine("shop", "web", "http", &config);
+        states.put_engine("shop", "web", "http", engine);
+        let other = EngineConfig {
+            history: config.history * 2,
+            ..config.clone()
+        };
+        assert_eq!(
+            states.take_engine("shop", "web", "http", &other).config(),
+            &other
+        );
+    }
+}
