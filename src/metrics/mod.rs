@@ -1,17 +1,21 @@
 //! prescaler's eyes: history and current values of a policy's metrics from Prometheus.
 //!
 //! - [`MetricSource`]: what the controller and `simulate` read from (a range of samples).
-//! - [`Prometheus`]: the HTTP API client behind it, with timeouts, retries, a circuit
-//!   breaker, TLS and credentials; [`Prometheus::stats`] counts its reads for the
-//!   operator's own metrics.
+//! - [`Prometheus`]: the HTTP API client behind it — a transport (one HTTP attempt, TLS,
+//!   credentials) inside [`resilience::Resilient`] (deadlines, retries, a limit on reads
+//!   in flight, a circuit breaker, for any source); [`Prometheus::stats`] counts its reads
+//!   for the operator's own metrics.
 //! - [`HistoryCache`]: per-series incremental history, so each cycle asks for the tail only.
 //! - [`queries`]: the PromQL of each metric type, built from the target's label selector.
 
 mod cache;
 mod config;
+mod credentials;
 mod error;
 mod prometheus;
 mod queries;
+pub mod resilience;
+mod transport;
 
 use std::future::Future;
 use std::time::Duration;
