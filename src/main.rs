@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match prescaler::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            eprintln!("error: {}", error.chain());
             ExitCode::FAILURE
         }
     }

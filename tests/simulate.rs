@@ -209,6 +209,17 @@ fn an_invalid_policy_names_the_field() {
 }
 
 #[test]
+fn a_missing_policy_file_is_named_with_the_reason() {
+    let out = simulate(&["--trace", NASA, "--policy", "/nonexistent/policy.yaml"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read /nonexistent/policy.yaml: No such file or directory"),
+        "the file and the operating system's reason: {err}"
+    );
+}
+
+#[test]
 fn overrides_change_the_policy_and_a_late_lead_time_is_warned_about() {
     let out = simulate(&[
         "--trace",

@@ -96,15 +96,6 @@ async fn healthz_is_ok_and_readyz_waits_for_the_controller() {
     assert_eq!(status, 503);
     assert_eq!(body, "waiting for the ScalingPolicy watch to sync");
 
-    server
-        .health
-        .set_waiting_for("waiting for the ScalingPolicy CRD to be served");
-    let (status, _, body) = server.get("/readyz").await;
-    assert_eq!(
-        (status, body.as_str()),
-        (503, "waiting for the ScalingPolicy CRD to be served")
-    );
-
     server.health.set_ready(true);
     let (status, _, body) = server.get("/readyz").await;
     assert_eq!((status, body.as_str()), (200, "ok"));

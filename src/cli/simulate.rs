@@ -108,7 +108,7 @@ pub struct SimulateArgs {
 fn trace_from_prometheus(args: &SimulateArgs) -> crate::Result<Trace> {
     use crate::metrics::{HistoryCache, Prometheus, SeriesKey};
     let query = args.query.as_deref().ok_or_else(|| {
-        crate::Error::Policy(
+        crate::Error::Usage(
             "--prometheus needs --query, e.g. --query 'sum(rate(http_requests_total{job=\"web\"}[2m]))'"
                 .to_string(),
         )
@@ -145,10 +145,18 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         Some(_) => trace_from_prometheus(args)?,
         None => Trace::load(&args.trace)?,
     };
-    let policy_text = std::fs::read_to_string(&args.policy)
-        .map_err(|e| crate::Error::Policy(format!("cannot read {}: {e}", args.policy.display())))?;
-    let policy = policy::ScalingPolicy::from_yaml(&policy_text)
-        .map_err(|e| crate::Error::Policy(format!("{}: {e}", args.policy.display())))?;
+    let path = || args.policy.clone();
+    let policy_text =
+        std::fs::read_to_string(&args.policy).map_err(|source| crate::Error::PolicyFile {
+            path: path(),
+            source,
+        })?;
+    let policy = policy::ScalingPolicy::from_yaml(&policy_text).map_err(|source| {
+        crate::Error::PolicyYaml {
+            path: path(),
+            source,
+        }
+    })?;
     let mut policy = policy;
     let forecast = &mut policy.spec.forecast;
     if let Some(lead) = &args.lead_time {
@@ -160,12 +168,14 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     if let Some(h) = args.headroom {
         forecast.headroom = h;
     }
-    policy::validate(&policy.spec)
-        .map_err(|e| crate::Error::Policy(format!("{}: {e}", args.policy.display())))?;
+    policy::validate(&policy.spec).map_err(|source| crate::Error::PolicyInvalid {
+        path: path(),
+        source,
+    })?;
     let (capacity, chosen) = match (args.capacity_per_pod, args.p95_pods) {
         (Some(c), _) if c > 0.0 && c.is_finite() => (c, String::new()),
         (Some(c), _) => {
-            return Err(crate::Error::Policy(format!(
+            return Err(crate::Error::Usage(format!(
                 "--capacity-per-pod must be > 0 (got {c})"
             )));
         }
@@ -174,7 +184,7 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
             format!(" (chosen so the trace's 95th-percentile load needs {n} pods)"),
         ),
         (None, Some(n)) => {
-            return Err(crate::Error::Policy(format!(
+            return Err(crate::Error::Usage(format!(
                 "--p95-pods must be > 0 (got {n})"
             )));
         }
@@ -217,7 +227,10 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         };
         writeln!(out, "{}", serde_json::to_string(&json)?)?;
         if let Some(path) = &args.svg {
-            sim::svg::write(&report, path).map_err(crate::Error::Plot)?;
+            sim::svg::write(&report, path).map_err(|source| crate::Error::Plot {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
         return Ok(());
     }
@@ -288,7 +301,10 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         .svg
         .clone()
         .unwrap_or_else(|| PathBuf::from("simulate.svg"));
-    sim::svg::write(&report, &path).map_err(crate::Error::Plot)?;
+    sim::svg::write(&report, &path).map_err(|source| crate::Error::Plot {
+        path: path.to_path_buf(),
+        source,
+    })?;
     writeln!(out, "\nplot: {}", path.display())?;
     Ok(())
 }
@@ -313,7 +329,10 @@ fn run_frontier(
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&frontier)?)?;
         if let Some(path) = &args.svg {
-            sim::frontier::write_svg(&frontier, path).map_err(crate::Error::Plot)?;
+            sim::frontier::write_svg(&frontier, path).map_err(|source| crate::Error::Plot {
+                path: path.to_path_buf(),
+                source,
+            })?;
         }
         return Ok(());
     }
@@ -364,7 +383,10 @@ fn run_frontier(
         .svg
         .clone()
         .unwrap_or_else(|| PathBuf::from("frontier.svg"));
-    sim::frontier::write_svg(&frontier, &path).map_err(crate::Error::Plot)?;
+    sim::frontier::write_svg(&frontier, &path).map_err(|source| crate::Error::Plot {
+        path: path.to_path_buf(),
+        source,
+    })?;
     writeln!(out, "\nplot: {}", path.display())?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use kube::runtime::events::Recorder;
 use kube::runtime::reflector::Store;
 
 use crate::metrics::{Auth, HistoryCache, Prometheus};
-use crate::policy::{ScalingPolicy, TargetRef};
+use crate::policy::{ConditionReason, ScalingPolicy, TargetRef};
 
 use super::observe::Problem;
 use super::state::{PolicyKey, PolicyStates};
@@ -148,7 +148,7 @@ impl Context {
             .prometheus
             .with_address(&over.address, auth)
             .map_err(|e| Problem {
-                reason: "InvalidSpec",
+                reason: ConditionReason::InvalidSpec.as_str(),
                 message: format!("spec.prometheus.address: {e}"),
                 unavailable: false,
             })?;
@@ -163,7 +163,7 @@ impl Context {
 
     async fn read_auth(&self, namespace: &str, name: &str) -> Result<Auth, Problem> {
         let problem = |message: String| Problem {
-            reason: "PrometheusAuthSecret",
+            reason: ConditionReason::PrometheusAuthSecret.as_str(),
             message,
             unavailable: false,
         };

@@ -34,10 +34,6 @@ pub use context::Context;
 use error::ReconcileError;
 use reconcile::reconcile;
 
-fn operator_error(what: &str) -> impl FnOnce(kube::Error) -> crate::Error + '_ {
-    move |e| crate::Error::Operator(format!("{what}: {e}"))
-}
-
 /// Runs the operator until SIGTERM or Ctrl-C.
 pub fn run(args: RunArgs) -> crate::Result<()> {
     // One TLS crypto provider for the Kubernetes and Prometheus clients; an error only
@@ -46,27 +42,30 @@ pub fn run(args: RunArgs) -> crate::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| crate::Error::Operator(format!("cannot start the async runtime: {e}")))?;
+        .map_err(crate::Error::Runtime)?;
     runtime.block_on(run_async(args))
 }
 
 async fn client(args: &RunArgs) -> crate::Result<kube::Client> {
     let config = match &args.kubeconfig {
         Some(path) => {
-            let kubeconfig = Kubeconfig::read_from(path).map_err(|e| {
-                crate::Error::Operator(format!("--kubeconfig {}: {e}", path.display()))
-            })?;
+            let kubeconfig_error = |source| crate::Error::Kubeconfig {
+                path: path.clone(),
+                source,
+            };
+            let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
-                .map_err(|e| crate::Error::Operator(format!("--kubeconfig {}: {e}", path.display())))?
+                .map_err(kubeconfig_error)?
         }
-        None => kube::Config::infer().await.map_err(|e| {
-            crate::Error::Operator(format!(
-                "no Kubernetes configuration found ({e}); run in a cluster, set --kubeconfig or $KUBECONFIG"
-            ))
-        })?,
+        None => kube::Config::infer()
+            .await
+            .map_err(crate::Error::NoKubeconfig)?,
     };
-    kube::Client::try_from(config).map_err(operator_error("cannot create the Kubernetes client"))
+    kube::Client::try_from(config).map_err(|source| crate::Error::Kube {
+        what: "cannot create the Kubernetes client",
+        source,
+    })
 }
 
 async fn shutdown_signal() {
@@ -137,22 +136,18 @@ fn on_becoming_leader(
 }
 
 async fn run_async(args: RunArgs) -> crate::Result<()> {
-    let prometheus =
-        Prometheus::new(&args.prometheus).map_err(|e| crate::Error::Operator(e.to_string()))?;
+    let prometheus = Prometheus::new(&args.prometheus)?;
     let client = client(&args).await?;
     let stop = shutdown_flag();
     let metrics = Arc::new(OperatorMetrics::new());
     let health = Health::new();
-    let server = TelemetryServer::bind(args.metrics_addr)
-        .await
-        .map_err(|e| crate::Error::Operator(e.to_string()))?;
+    let server = TelemetryServer::bind(args.metrics_addr).await?;
     tracing::info!(addr = %server.local_addr(), "telemetry listening");
     let telemetry =
         tokio::spawn(server.run(metrics.clone(), health.clone(), stopped(stop.clone())));
 
     let (leadership, mut elector, identity) = if args.leader.leader_elect {
-        let config = LeaseConfig::from_args(&args.leader)
-            .map_err(|e| crate::Error::Operator(e.to_string()))?;
+        let config = LeaseConfig::from_args(&args.leader)?;
         let identity = config.identity.clone();
         tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), %identity, "leader election on");
         let (leadership, elector) = Elector::spawn(client.clone(), config);
@@ -235,10 +230,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         Some(elector) => {
             tokio::select! {
                 () = run => Ok(()),
-                ended = elector.join() => Err(crate::Error::Operator(format!(
-                    "leader election stopped ({}); exiting so that a restart can rejoin it",
-                    ended.err().map_or_else(|| "ended".to_string(), |e| e.to_string())
-                ))),
+                ended = elector.join() => Err(crate::Error::ElectionStopped(ended.err())),
             }
         }
         None => {

@@ -6,7 +6,7 @@ use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable};
 use super::state::PolicyStates;
 use crate::metrics::{HistoryCache, MetricError, MetricSource, SeriesKey, queries};
 use crate::plan::{MetricInput, Reading, Timing};
-use crate::policy::{MetricSpec, MetricStatus, MetricType, ScalingPolicySpec};
+use crate::policy::{ConditionReason, MetricSpec, MetricStatus, MetricType, ScalingPolicySpec};
 
 use super::report::time;
 use super::target::ScaleView;
@@ -142,7 +142,7 @@ pub async fn observe<S: MetricSource>(
                 let (at, value) = latest(&series).unwrap_or((0, f64::NAN));
                 if now - at > stale_after {
                     out.metrics_problem.get_or_insert(Problem {
-                        reason: "StaleData",
+                        reason: ConditionReason::StaleData.as_str(),
                         message: format!(
                             "metric {name}: the latest sample is {}s old (more than {stale_after}s); check that Prometheus still scrapes the workload",
                             now - at
@@ -271,7 +271,7 @@ async fn read_metric<S: MetricSource>(
     };
     let quantity = |q: &crate::policy::Quantity, field: &str| {
         q.value().map_err(|e| Problem {
-            reason: "InvalidSpec",
+            reason: ConditionReason::InvalidSpec.as_str(),
             message: format!("{field}: {e}"),
             unavailable: false,
         })

@@ -126,11 +126,6 @@ pub fn set_condition(
     }
 }
 
-/// Removes a condition that no longer applies.
-pub fn remove_condition(conditions: &mut Vec<Condition>, type_: &str) {
-    conditions.retain(|c| c.type_ != type_);
-}
-
 /// The condition of this type, if set.
 pub fn condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'a Condition> {
     conditions.iter().find(|c| c.type_ == type_)

@@ -52,11 +52,6 @@ impl Forecast {
         let path = self.quantile(level)?;
         peak_of(path, self.start, self.step, from, to)
     }
-
-    /// The peak of the point forecast over a window, as [`Forecast::peak`].
-    pub fn point_peak(&self, from: i64, to: i64) -> Option<Peak> {
-        peak_of(&self.point, self.start, self.step, from, to)
-    }
 }
 
 fn peak_of(path: &[f64], start: i64, step: u64, from: i64, to: i64) -> Option<Peak> {

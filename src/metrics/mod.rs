@@ -40,21 +40,6 @@ pub trait MetricSource: Send + Sync + 'static {
         step: u64,
     ) -> impl Future<Output = Result<Vec<(i64, f64)>, MetricError>> + Send;
 
-    /// The newest sample of `query` at or before `now`, from the last five minutes.
-    fn latest(
-        &self,
-        query: &str,
-        now: i64,
-    ) -> impl Future<Output = Result<(i64, f64), MetricError>> + Send {
-        async move {
-            let samples = self.range(query, now - 300, now, 15).await?;
-            samples.last().copied().ok_or_else(|| MetricError::NoData {
-                query: query.to_string(),
-                hint: " (in the last five minutes)".to_string(),
-            })
-        }
-    }
-
     /// How the source is named in messages (for Prometheus: its URL).
     fn name(&self) -> String {
         "the metric source".to_string()

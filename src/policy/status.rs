@@ -56,6 +56,8 @@ pub enum ConditionReason {
     NoForecast,
     /// Ready=False: the Secret of `spec.prometheus.authSecretRef` is missing or incomplete.
     PrometheusAuthSecret,
+    /// MetricsAvailable=False: the newest sample is too old to act on.
+    StaleData,
 }
 
 impl ConditionReason {
@@ -79,6 +81,7 @@ impl ConditionReason {
             ConditionReason::ForecastUsed => "ForecastUsed",
             ConditionReason::NoForecast => "NoForecast",
             ConditionReason::PrometheusAuthSecret => "PrometheusAuthSecret",
+            ConditionReason::StaleData => "StaleData",
         }
     }
 }

@@ -122,20 +122,18 @@ pub fn run(
 }
 
 /// Writes the two cost-against-shortfall charts to `path`.
-pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), String> {
+pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), super::svg::PlotError> {
     let root = SVGBackend::new(path, (1300, 560)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE)?;
     let (title, body) = root.split_vertically(40);
-    title
-        .draw_text(
-            &format!(
-                "{}: cost against shortfall — lower at the same pod-hours is better",
-                frontier.trace
-            ),
-            &("sans-serif", 22).into_font().color(&BLACK),
-            (20, 10),
-        )
-        .map_err(|e| e.to_string())?;
+    title.draw_text(
+        &format!(
+            "{}: cost against shortfall — lower at the same pod-hours is better",
+            frontier.trace
+        ),
+        &("sans-serif", 22).into_font().color(&BLACK),
+        (20, 10),
+    )?;
     let panels = body.split_evenly((1, 2));
     type Value = fn(&StrategyRun) -> f64;
     let charts: [(&str, Value); 2] = [
@@ -170,14 +168,12 @@ pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), Stri
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            .build_cartesian_2d(x_min..x_max, (floor..y_max).log_scale())
-            .map_err(|e| e.to_string())?;
+            .build_cartesian_2d(x_min..x_max, (floor..y_max).log_scale())?;
         chart
             .configure_mesh()
             .x_desc("pod-hours")
             .y_desc(format!("{label}, log scale (none: at the bottom)"))
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .draw()?;
         let curve = |runs: &[StrategyRun]| -> Vec<(f64, f64)> {
             let mut points: Vec<(f64, f64)> =
                 runs.iter().map(|r| (r.score.pod_hours, y(r))).collect();
@@ -190,19 +186,16 @@ pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), Stri
         ] {
             let points = curve(runs);
             chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(|e| e.to_string())?
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
                 .label(name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
-            chart
-                .draw_series(
-                    points
-                        .into_iter()
-                        .map(|p| Circle::new(p, 3, color.filled())),
-                )
-                .map_err(|e| e.to_string())?;
+            chart.draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, color.filled())),
+            )?;
         }
         for (run, color, name) in [
             (&frontier.perfect, GREEN, "perfect forecast (same plan)"),
@@ -214,31 +207,26 @@ pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), Stri
                     point,
                     7,
                     color.filled(),
-                )))
-                .map_err(|e| e.to_string())?
+                )))?
                 .label(name)
                 .legend(move |(x, y)| TriangleMarker::new((x + 10, y), 6, color.filled()));
         }
         for run in &frontier.prescaler {
             if let Some(q) = run.quantile {
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        format!("q {q}"),
-                        (run.score.pod_hours, y(run)),
-                        ("sans-serif", 12).into_font().color(&BLUE),
-                    )))
-                    .map_err(|e| e.to_string())?;
+                chart.draw_series(std::iter::once(Text::new(
+                    format!("q {q}"),
+                    (run.score.pod_hours, y(run)),
+                    ("sans-serif", 12).into_font().color(&BLUE),
+                )))?;
             }
         }
         for run in &frontier.hpa {
             if let Some(u) = run.target_utilization {
-                chart
-                    .draw_series(std::iter::once(Text::new(
-                        format!("{u}"),
-                        (run.score.pod_hours, y(run)),
-                        ("sans-serif", 12).into_font().color(&RED),
-                    )))
-                    .map_err(|e| e.to_string())?;
+                chart.draw_series(std::iter::once(Text::new(
+                    format!("{u}"),
+                    (run.score.pod_hours, y(run)),
+                    ("sans-serif", 12).into_font().color(&RED),
+                )))?;
             }
         }
         chart
@@ -246,8 +234,8 @@ pub fn write_svg(frontier: &Frontier, path: &std::path::Path) -> Result<(), Stri
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .draw()?;
     }
-    root.present().map_err(|e| e.to_string())
+    root.present()?;
+    Ok(())
 }

@@ -21,11 +21,14 @@ fn reduce(values: &[f64], from: usize, to: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// Why a plot could not be drawn (the plotting backend's error).
+pub type PlotError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Writes the SVG to `path`.
-pub fn write(report: &SimReport, path: &std::path::Path) -> Result<(), String> {
+pub fn write(report: &SimReport, path: &std::path::Path) -> Result<(), PlotError> {
     let panels = report.runs.len() - 1;
     let root = SVGBackend::new(path, (1200, 260 * (panels as u32 + 1))).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    root.fill(&WHITE)?;
     let areas = root.split_evenly((panels + 1, 1));
     let hours = |i: f64| i * report.step_s as f64 / 3_600.0;
     let n = report.load.len();
@@ -46,27 +49,23 @@ pub fn write(report: &SimReport, path: &std::path::Path) -> Result<(), String> {
             .margin(8)
             .x_label_area_size(30)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.0..hours(n as f64), 0.0..top)
-            .map_err(|e| e.to_string())?;
+            .build_cartesian_2d(0.0..hours(n as f64), 0.0..top)?;
         chart
             .configure_mesh()
             .x_desc("hours since start")
             .y_desc("requests/s")
-            .draw()
-            .map_err(|e| e.to_string())?;
+            .draw()?;
         let load = reduce(&report.load, 0, n)
             .into_iter()
             .map(|(i, v)| (hours(i), v));
         chart
-            .draw_series(LineSeries::new(load, &BLACK))
-            .map_err(|e| e.to_string())?
+            .draw_series(LineSeries::new(load, &BLACK))?
             .label("load");
         let capacity = reduce(&run.capacity, 0, n)
             .into_iter()
             .map(|(i, v)| (hours(i), v));
         chart
-            .draw_series(LineSeries::new(capacity, &BLUE))
-            .map_err(|e| e.to_string())?
+            .draw_series(LineSeries::new(capacity, &BLUE))?
             .label("Ready capacity");
     }
 
@@ -107,23 +106,20 @@ pub fn write(report: &SimReport, path: &std::path::Path) -> Result<(), String> {
         .margin(8)
         .x_label_area_size(30)
         .y_label_area_size(60)
-        .build_cartesian_2d(minutes(from)..minutes(to), 0.0..zoom_top.max(1.0))
-        .map_err(|e| e.to_string())?;
+        .build_cartesian_2d(minutes(from)..minutes(to), 0.0..zoom_top.max(1.0))?;
     chart
         .configure_mesh()
         .x_desc("minutes from the worst moment")
         .y_desc("requests/s")
-        .draw()
-        .map_err(|e| e.to_string())?;
+        .draw()?;
     for (values, color) in [
         (&report.load, BLACK),
         (&hpa.capacity, RED),
         (&ours.capacity, BLUE),
     ] {
         let points = (from..to).map(|i| (minutes(i), values[i]));
-        chart
-            .draw_series(LineSeries::new(points, &color))
-            .map_err(|e| e.to_string())?;
+        chart.draw_series(LineSeries::new(points, &color))?;
     }
-    root.present().map_err(|e| e.to_string())
+    root.present()?;
+    Ok(())
 }

@@ -31,5 +31,5 @@ pub fn init_logging(format: LogFormat) -> crate::Result<()> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-    result.map_err(|e| crate::Error::Logging(e.to_string()))
+    result.map_err(crate::Error::Logging)
 }

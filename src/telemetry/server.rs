@@ -3,8 +3,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::extract::State;
@@ -20,13 +20,12 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What `/readyz` says until the controller reports ready.
-const DEFAULT_WAITING_FOR: &str = "waiting for the ScalingPolicy watch to sync";
+const WAITING_FOR: &str = "waiting for the ScalingPolicy watch to sync";
 
 /// Readiness as reported on `/readyz`. Cheap to clone; every clone shares the state.
 #[derive(Clone, Debug)]
 pub struct Health {
     ready: Arc<AtomicBool>,
-    waiting_for: Arc<RwLock<String>>,
 }
 
 impl Default for Health {
@@ -40,7 +39,6 @@ impl Health {
     pub fn new() -> Self {
         Self {
             ready: Arc::new(AtomicBool::new(false)),
-            waiting_for: Arc::new(RwLock::new(DEFAULT_WAITING_FOR.into())),
         }
     }
 
@@ -49,23 +47,9 @@ impl Health {
         self.ready.store(ready, Ordering::SeqCst);
     }
 
-    /// Marks the process not ready, saying what it waits for (the body of the 503), e.g.
-    /// "waiting for the ScalingPolicy CRD to be served".
-    pub fn set_waiting_for(&self, what: impl Into<String>) {
-        *self.waiting_for.write().unwrap_or_else(|e| e.into_inner()) = what.into();
-        self.set_ready(false);
-    }
-
     /// Whether `/readyz` answers 200.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
-    }
-
-    fn waiting_for(&self) -> String {
-        self.waiting_for
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
     }
 }
 
@@ -186,6 +170,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if state.health.is_ready() {
         (StatusCode::OK, "ok").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, state.health.waiting_for()).into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, WAITING_FOR).into_response()
     }
 }
