@@ -139,6 +139,14 @@ fn trace_from_prometheus(args: &SimulateArgs) -> crate::Result<Trace> {
     })
 }
 
+/// Names the plot file in a drawing error.
+fn plot_error(path: &std::path::Path) -> impl FnOnce(sim::svg::PlotError) -> crate::Error + '_ {
+    move |source| crate::Error::Plot {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// Runs `prescaler simulate`.
 pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     let trace = match &args.prometheus.url {
@@ -227,10 +235,7 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         };
         writeln!(out, "{}", serde_json::to_string(&json)?)?;
         if let Some(path) = &args.svg {
-            sim::svg::write(&report, path).map_err(|source| crate::Error::Plot {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            sim::svg::write(&report, path).map_err(plot_error(path))?;
         }
         return Ok(());
     }
@@ -301,10 +306,7 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         .svg
         .clone()
         .unwrap_or_else(|| PathBuf::from("simulate.svg"));
-    sim::svg::write(&report, &path).map_err(|source| crate::Error::Plot {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    sim::svg::write(&report, &path).map_err(plot_error(&path))?;
     writeln!(out, "\nplot: {}", path.display())?;
     Ok(())
 }
@@ -329,10 +331,7 @@ fn run_frontier(
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&frontier)?)?;
         if let Some(path) = &args.svg {
-            sim::frontier::write_svg(&frontier, path).map_err(|source| crate::Error::Plot {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            sim::frontier::write_svg(&frontier, path).map_err(plot_error(path))?;
         }
         return Ok(());
     }
@@ -383,10 +382,7 @@ fn run_frontier(
         .svg
         .clone()
         .unwrap_or_else(|| PathBuf::from("frontier.svg"));
-    sim::frontier::write_svg(&frontier, &path).map_err(|source| crate::Error::Plot {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    sim::frontier::write_svg(&frontier, &path).map_err(plot_error(&path))?;
     writeln!(out, "\nplot: {}", path.display())?;
     Ok(())
 }
