@@ -14,3 +14,5 @@ mod faults;
 mod forecast;
 #[path = "operator/leader.rs"]
 mod leader;
+#[path = "operator/shutdown.rs"]
+mod shutdown;

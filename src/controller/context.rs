@@ -44,6 +44,7 @@ pub struct Context {
     /// The operator's own metrics.
     pub metrics: Arc<OperatorMetrics>,
     hpas: Store<HorizontalPodAutoscaler>,
+    in_flight: std::sync::atomic::AtomicUsize,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
 }
 
@@ -74,8 +75,21 @@ impl Context {
             leader,
             metrics,
             hpas,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
             resources: Mutex::default(),
         }
+    }
+
+    /// Counts a reconcile as in flight until the returned guard is dropped.
+    pub fn reconciling(&self) -> InFlight<'_> {
+        self.in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlight(&self.in_flight)
+    }
+
+    /// Reconciles in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// True while this process may write.
@@ -298,6 +312,15 @@ impl Context {
             }
         }
         gone
+    }
+}
+
+/// A reconcile in flight; see [`Context::reconciling`].
+pub struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -97,15 +97,62 @@ fn error_policy(policy: Arc<ScalingPolicy>, error: &ReconcileError, ctx: Arc<Con
     Action::requeue(wait)
 }
 
-/// Becomes true once SIGTERM or Ctrl-C arrives.
+/// How long reconciles in flight may take to finish after SIGTERM, whatever state the API
+/// server is in. Well inside Kubernetes' default 30 s termination grace period, so the
+/// Lease is released before the kubelet would SIGKILL the process.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// How long releasing the Lease may take on the way out.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Becomes true once SIGTERM or Ctrl-C arrives. A second signal ends the process at once.
 fn shutdown_flag() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutdown requested; finishing the reconciles in flight");
+        tracing::info!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "shutdown requested; finishing the reconciles in flight"
+        );
         let _ = tx.send(true);
+        shutdown_signal().await;
+        tracing::warn!("second shutdown signal; exiting now");
+        std::process::exit(1);
     });
     rx
+}
+
+/// Logs a failing ScalingPolicy watch at warn, with its likely cause, at most once every
+/// 30 s (the watch retries with backoff meanwhile).
+fn watch_failure(
+    error: &kube::runtime::watcher::Error,
+    last: &std::sync::Mutex<Option<std::time::Instant>>,
+) {
+    use kube::runtime::watcher::Error as W;
+    let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|at| at.elapsed() < Duration::from_secs(30)) {
+        tracing::debug!(%error, "ScalingPolicy watch failed");
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    let api = match error {
+        W::InitialListFailed(e) | W::WatchStartFailed(e) | W::WatchFailed(e) => Some(e),
+        W::WatchError(_) | W::NoResourceVersion => None,
+    };
+    let hint = match api {
+        Some(kube::Error::Api(status)) if status.code == 404 => {
+            "the API server does not serve scalingpolicies: is the CRD installed? (`prescaler crd | kubectl apply -f -`, or the chart's crds)"
+        }
+        Some(kube::Error::Api(status)) if status.code == 401 || status.code == 403 => {
+            "the operator's service account may not list and watch scalingpolicies: check its ClusterRole (the chart's rbac)"
+        }
+        Some(kube::Error::Api(_)) => "the API server refused the watch",
+        Some(_) => {
+            "cannot reach the Kubernetes API server: check --kubeconfig or the in-cluster service account and the network"
+        }
+        None => "the watch broke off; it is restarted",
+    };
+    tracing::warn!(%error, "ScalingPolicy watch failing, retrying: {hint}");
 }
 
 async fn stopped(mut flag: tokio::sync::watch::Receiver<bool>) {
@@ -219,22 +266,49 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         }
     });
     tracing::info!(%identity, namespace = args.namespace.as_deref().unwrap_or("(all)"), "prescaler operator starting");
+    let last_watch_warning = std::sync::Mutex::new(None);
+    let shutdown_ctx = ctx.clone();
     let run = controller
         .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "controller event");
+        .for_each(|result| {
+            if let Err(error) = &result {
+                match error {
+                    kube::runtime::controller::Error::QueueError(e) => {
+                        watch_failure(e, &last_watch_warning)
+                    }
+                    other => tracing::debug!(error = %other, "controller event"),
+                }
             }
+            futures::future::ready(())
         });
-    let outcome = match elector.as_mut() {
-        Some(elector) => {
-            tokio::select! {
-                () = run => Ok(()),
-                ended = elector.join() => Err(crate::Error::ElectionStopped(ended.err())),
-            }
+    tokio::pin!(run);
+    let election = async {
+        match elector.as_mut() {
+            Some(elector) => elector.join().await.err(),
+            None => std::future::pending().await,
         }
-        None => {
-            run.await;
+    };
+    let outcome = tokio::select! {
+        () = &mut run => Ok(()),
+        ended = election => Err(crate::Error::ElectionStopped(ended)),
+        () = stopped(stop.clone()) => {
+            // The controller stops taking work on the same signal; whatever it is stuck on
+            // (an API server that does not answer, a watch that keeps failing), the
+            // process leaves after the grace period.
+            let drained = async {
+                while shutdown_ctx.in_flight() > 0 {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            };
+            let finished = async {
+                tokio::select! {
+                    () = &mut run => {}
+                    () = drained => {}
+                }
+            };
+            if tokio::time::timeout(SHUTDOWN_GRACE, finished).await.is_err() {
+                tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "reconciles still in flight after the grace period; stopping anyway");
+            }
             Ok(())
         }
     };
@@ -243,12 +317,16 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     if let Some(elector) = elector
         && outcome.is_ok()
     {
-        match elector.release().await {
-            Ok(()) => tracing::info!("released the leader Lease"),
-            Err(error) => tracing::warn!(%error, "could not release the leader Lease"),
+        match tokio::time::timeout(RELEASE_TIMEOUT, elector.release()).await {
+            Ok(Ok(())) => tracing::info!("released the leader Lease"),
+            Ok(Err(error)) => tracing::warn!(%error, "could not release the leader Lease"),
+            Err(_) => tracing::warn!(
+                timeout_s = RELEASE_TIMEOUT.as_secs(),
+                "releasing the leader Lease timed out; a standby takes over when it expires"
+            ),
         }
     }
-    let _ = telemetry.await;
+    let _ = tokio::time::timeout(RELEASE_TIMEOUT, telemetry).await;
     tracing::info!("prescaler operator stopped");
     outcome
 }

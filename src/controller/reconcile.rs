@@ -36,6 +36,7 @@ pub async fn reconcile(
     let span = tracing::info_span!("reconcile", namespace = %namespace, policy = %name);
     // Entered before anything can fail, so the janitor finds every policy it touched.
     ctx.policies.enter(&namespace, &name);
+    let _in_flight = ctx.reconciling();
     let started = std::time::Instant::now();
     let result = reconcile_inner(&policy, &ctx, &namespace, &name)
         .instrument(span)

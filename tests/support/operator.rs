@@ -29,6 +29,17 @@ impl Operator {
     /// Starts `prescaler run --kubeconfig <emulator> --prometheus <url>` with one-second
     /// sync periods and `extra` flags.
     pub fn start(emu: &Emulator, prometheus: &str, name: &str, extra: &[&str]) -> Self {
+        Self::start_with_kubeconfig(emu.kubeconfig_path(), prometheus, name, extra)
+    }
+
+    /// [`Operator::start`] against the API server a kubeconfig file names (one that does
+    /// not answer, say).
+    pub fn start_with_kubeconfig(
+        kubeconfig: &std::path::Path,
+        prometheus: &str,
+        name: &str,
+        extra: &[&str],
+    ) -> Self {
         let log = std::env::temp_dir().join(format!(
             "prescaler-operator-{}-{name}-{}.log",
             std::process::id(),
@@ -38,7 +49,7 @@ impl Operator {
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
             .arg("run")
             .arg("--kubeconfig")
-            .arg(emu.kubeconfig_path())
+            .arg(kubeconfig)
             .args(["--prometheus", prometheus])
             .args(["--sync-period", "1s", "--metrics-addr", "127.0.0.1:0"])
             .args(["--prometheus-timeout", "2s", "--prometheus-retries", "0"])
