@@ -229,6 +229,16 @@ fn cel_rejects_each_rule_breaker_with_its_message() {
             "step must be > 0",
         ),
         (
+            "a lead time of days",
+            Policy::test().edit(|s| s.forecast.lead_time = Duration::new("2d")),
+            "leadTime must be at most 1h",
+        ),
+        (
+            "a horizon of years",
+            Policy::test().edit(|s| s.forecast.horizon = Duration::new("3650d")),
+            "horizon must be at most 1d",
+        ),
+        (
             "history shorter than two weekly seasons",
             Policy::test()
                 .with_history("10d")

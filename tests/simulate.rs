@@ -304,3 +304,64 @@ fn the_frontier_sweeps_both_and_draws_the_curves() {
     assert!(plot.contains("pod-hours") && plot.contains("HPA, target swept"));
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn bad_traces_and_flags_get_a_message_naming_the_fix_not_a_crash() {
+    let dir = std::env::temp_dir().join(format!("prescaler-bad-traces-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let far_off = trace(
+        "far.csv",
+        "timestamp,value\n0,1\n60,2\n120,3\n60000000000,4\n",
+    );
+    let zeros = trace(
+        "zeros.csv",
+        &(0..200)
+            .map(|t| format!("{},0\n", t * 60))
+            .collect::<String>(),
+    );
+    let cases: [(Vec<&str>, &str); 3] = [
+        // Once an 8 TB allocation and an abort.
+        (vec!["--trace", &far_off], "between line 4 and line 5"),
+        // Once a capacity of 0 and a "÷ oracle" of 3.6e12.
+        (vec!["--trace", &zeros], "nothing to scale"),
+        // Once silently 1 s.
+        (vec!["--trace", NASA, "--sync", "0s"], "\"0s\" is zero"),
+    ];
+    for (args, expected) in cases {
+        let out = simulate(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(if expected.contains("is zero") { 2 } else { 1 }),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn a_trace_with_long_gaps_is_warned_about() {
+    let dir = std::env::temp_dir().join(format!("prescaler-gap-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gappy.csv");
+    // Two days a minute apart with six hours missing in the middle.
+    let rows: String = (0..2 * 1_440)
+        .filter(|m| !(1_200..1_560).contains(m))
+        .map(|m| format!("{},{}\n", m * 60, 100 + m % 60))
+        .collect();
+    std::fs::write(&path, format!("timestamp,value\n{rows}")).unwrap();
+    let out = simulate(&["--trace", path.to_str().unwrap(), "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("misses 360 rows") && err.contains("filled by interpolation"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}

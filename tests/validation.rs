@@ -325,6 +325,26 @@ fn every_malformed_spec_gets_its_own_exact_message() {
             }),
             "spec.prometheus.address must be an http:// or https:// URL (got \"prometheus:9090\"); e.g. http://prometheus.monitoring:9090",
         ),
+        (
+            "Prometheus address with a password",
+            Policy::test().edit(|s| {
+                s.prometheus = Some(PrometheusOverride {
+                    address: "http://admin:hunter2@prometheus:9090".into(),
+                    auth_secret_ref: None,
+                })
+            }),
+            "spec.prometheus.address must not hold credentials (user:password@); put them in a Secret and name it in spec.prometheus.authSecretRef",
+        ),
+        (
+            "a lead time of days",
+            Policy::test().edit(|s| s.forecast.lead_time = Duration::new("2d")),
+            "spec.forecast.leadTime must be at most 1h (got 2d); set it to the time a new pod takes to become Ready",
+        ),
+        (
+            "a horizon of years",
+            Policy::test().edit(|s| s.forecast.horizon = Duration::new("3650d")),
+            "spec.forecast.horizon must be at most 1d (got 3650d); 15m–1h is usual",
+        ),
     ];
     assert!(cases.len() >= 25, "the table must keep at least 25 cases");
 

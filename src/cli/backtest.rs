@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::parse_quantile;
 use crate::forecast::ModelKind;
-use crate::policy::duration::parse_seconds;
+use crate::policy::duration::{parse_positive_seconds, parse_seconds};
 use crate::sim::backtest::{self, BacktestConfig, ModelReport};
 use crate::sim::trace::Trace;
 
@@ -29,19 +29,19 @@ pub struct BacktestArgs {
     #[arg(long, env = "PRESCALER_TRACE")]
     pub trace: PathBuf,
     /// Length of the scored planning window after the lead time.
-    #[arg(long, default_value = "15m", value_parser = parse_seconds, env = "PRESCALER_HORIZON")]
+    #[arg(long, default_value = "15m", value_parser = parse_positive_seconds, env = "PRESCALER_HORIZON")]
     pub horizon: u64,
     /// Time between a forecast and the start of the scored window (pod start-up time).
     #[arg(long, default_value = "2m", value_parser = parse_seconds, env = "PRESCALER_LEAD")]
     pub lead: u64,
     /// History each forecast may use.
-    #[arg(long, default_value = "7d", value_parser = parse_seconds, env = "PRESCALER_HISTORY")]
+    #[arg(long, default_value = "7d", value_parser = parse_positive_seconds, env = "PRESCALER_HISTORY")]
     pub history: u64,
     /// Quantile scored by pinball loss and coverage.
     #[arg(long, default_value_t = 0.9, value_parser = parse_quantile, env = "PRESCALER_QUANTILE")]
     pub quantile: f64,
     /// Time between rolling origins.
-    #[arg(long, default_value = "1h", value_parser = parse_seconds, env = "PRESCALER_ORIGIN_EVERY")]
+    #[arg(long, default_value = "1h", value_parser = parse_positive_seconds, env = "PRESCALER_ORIGIN_EVERY")]
     pub origin_every: u64,
     /// Models to compare, comma-separated: auto, seasonal-naive, holt-winters, ets, mstl, linear, phpa.
     #[arg(
@@ -71,6 +71,9 @@ fn parse_model(text: &str) -> Result<ModelChoice, String> {
 /// Runs `prescaler backtest`.
 pub fn run(args: &BacktestArgs) -> crate::Result<()> {
     let trace = Trace::load(&args.trace)?;
+    if let Some(warning) = trace.gap_warning() {
+        eprintln!("{warning}");
+    }
     let config = BacktestConfig {
         horizon: args.horizon,
         lead: args.lead,

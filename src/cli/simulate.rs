@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{parse_quantile, progress_bar};
 use crate::metrics::PrometheusArgs;
-use crate::policy::duration::{parse_seconds, parse_text};
+use crate::policy::duration::{parse_positive_seconds, parse_seconds, parse_text};
 use crate::policy::{self, Duration};
 use crate::sim;
 use crate::sim::run::{SimConfig, StrategyRun, Verdict};
@@ -51,10 +51,10 @@ pub struct SimulateArgs {
     )]
     pub query: Option<String>,
     /// With --prometheus: how much history to read, ending now.
-    #[arg(long, default_value = "14d", value_parser = parse_seconds, env = "PRESCALER_HISTORY")]
+    #[arg(long, default_value = "14d", value_parser = parse_positive_seconds, env = "PRESCALER_HISTORY")]
     pub history: u64,
     /// With --prometheus: resolution of the history read.
-    #[arg(long, default_value = "1m", value_parser = parse_seconds, env = "PRESCALER_STEP")]
+    #[arg(long, default_value = "1m", value_parser = parse_positive_seconds, env = "PRESCALER_STEP")]
     pub step: u64,
     /// ScalingPolicy YAML; its first RequestRate or PromQL metric stands for the trace.
     #[arg(long, default_value = DEFAULT_POLICY, env = "PRESCALER_POLICY")]
@@ -70,7 +70,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "2m", value_parser = parse_seconds, env = "PRESCALER_STARTUP")]
     pub startup: u64,
     /// Time between decisions.
-    #[arg(long, default_value = "15s", value_parser = parse_seconds, env = "PRESCALER_SYNC")]
+    #[arg(long, default_value = "15s", value_parser = parse_positive_seconds, env = "PRESCALER_SYNC")]
     pub sync: u64,
     /// Per-replica target as a fraction of a pod's capacity (HPA users typically aim at 0.8).
     #[arg(long, default_value_t = 0.8, value_parser = parse_quantile, env = "PRESCALER_TARGET_UTILIZATION")]
@@ -153,6 +153,9 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         Some(_) => trace_from_prometheus(args)?,
         None => Trace::load(&args.trace)?,
     };
+    if let Some(warning) = trace.gap_warning() {
+        eprintln!("{warning}");
+    }
     let path = || args.policy.clone();
     let policy_text =
         std::fs::read_to_string(&args.policy).map_err(|source| crate::Error::PolicyFile {
@@ -201,6 +204,12 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
             " (chosen so the trace's peak needs 20 pods; set --capacity-per-pod)".to_string(),
         ),
     };
+    if !(capacity > 0.0 && capacity.is_finite()) {
+        return Err(crate::Error::Usage(format!(
+            "{}: the load is zero where the capacity is chosen from (its peak, or its 95th percentile with --p95-pods), so there is nothing to scale; use a trace with traffic, or set --capacity-per-pod",
+            trace.name
+        )));
+    }
     let config = SimConfig {
         capacity_per_pod: capacity,
         startup: args.startup,

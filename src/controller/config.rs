@@ -6,7 +6,7 @@ use clap::Args;
 
 use crate::leader::LeaderArgs;
 use crate::metrics::PrometheusArgs;
-use crate::policy::duration::parse_seconds;
+use crate::policy::duration::parse_positive_seconds;
 
 /// Options of `prescaler run`.
 #[derive(Debug, Args)]
@@ -21,7 +21,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAMESPACE", env = "PRESCALER_NAMESPACE")]
     pub namespace: Option<String>,
     /// Time between reconciles of a policy, unless its `spec.syncPeriod` says otherwise.
-    #[arg(long, default_value = "15s", value_parser = parse_seconds, env = "PRESCALER_SYNC_PERIOD")]
+    #[arg(long, default_value = "15s", value_parser = parse_positive_seconds, env = "PRESCALER_SYNC_PERIOD")]
     pub sync_period: u64,
     /// Policies reconciled at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), env = "PRESCALER_CONCURRENCY")]

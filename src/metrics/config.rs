@@ -71,7 +71,7 @@ pub struct PrometheusArgs {
     )]
     pub insecure_skip_tls_verify: bool,
     /// Timeout of one HTTP request.
-    #[arg(long = "prometheus-timeout", id = "prometheus_timeout", value_name = "DURATION", default_value = "10s", value_parser = crate::policy::duration::parse_seconds, env = "PRESCALER_PROMETHEUS_TIMEOUT")]
+    #[arg(long = "prometheus-timeout", id = "prometheus_timeout", value_name = "DURATION", default_value = "10s", value_parser = crate::policy::duration::parse_positive_seconds, env = "PRESCALER_PROMETHEUS_TIMEOUT")]
     pub timeout: u64,
     /// Retries of a request that failed with a connection error or a 5xx (never on 4xx).
     #[arg(
@@ -93,7 +93,7 @@ pub struct PrometheusArgs {
     pub concurrency: usize,
     /// Longest a policy's reads may take in one reconcile, retries and back-off included;
     /// past it the read fails with a Timeout and the policy's fallback applies.
-    #[arg(long = "prometheus-deadline", id = "prometheus_deadline", value_name = "DURATION", default_value = "30s", value_parser = crate::policy::duration::parse_seconds, env = "PRESCALER_PROMETHEUS_DEADLINE")]
+    #[arg(long = "prometheus-deadline", id = "prometheus_deadline", value_name = "DURATION", default_value = "30s", value_parser = crate::policy::duration::parse_positive_seconds, env = "PRESCALER_PROMETHEUS_DEADLINE")]
     pub deadline: u64,
     /// Consecutive failed reads (unreachable, 5xx, timeout) that open the circuit breaker:
     /// reads then fail at once, without asking Prometheus, until the cool-down ends.

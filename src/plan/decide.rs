@@ -269,16 +269,25 @@ pub fn fallback_floor(fallback: &Fallback, max: i32) -> Option<i32> {
 
 fn fallback(inputs: &Inputs<'_>) -> ScaleDecision {
     let floor = fallback_floor(inputs.fallback, inputs.max).unwrap_or(inputs.current);
-    let (replicas, reason) = if floor > inputs.current {
+    let (held, reason) = if floor > inputs.current {
         (floor, Reason::MetricsUnavailableFloor)
     } else {
         (inputs.current, Reason::MetricsUnavailableHold)
+    };
+    // The bounds hold even without metrics, as HPA's do: a maxReplicas lowered below the
+    // current count is a user's order, not a guess from missing data.
+    let (replicas, limited_by) = if held > inputs.max {
+        (inputs.max, Some(Limit::MaxReplicas))
+    } else if held < inputs.min {
+        (inputs.min, Some(Limit::MinReplicas))
+    } else {
+        (held, None)
     };
     ScaleDecision {
         replicas,
         reactive: None,
         predictive: None,
-        limited_by: None,
+        limited_by,
         reason,
     }
 }
@@ -520,5 +529,20 @@ mod tests {
             &mut PlanState::default(),
         );
         assert_eq!(d.replicas, 20, "the floor never lowers replicas");
+    }
+
+    #[test]
+    fn without_metrics_a_lowered_max_replicas_still_holds() {
+        let behavior = ResolvedBehavior::resolve(None);
+        let hold = Fallback::default();
+        let metrics = [metric(None, None)];
+        let d = decide(
+            &inputs(&metrics, &behavior, &hold, 80),
+            &mut PlanState::default(),
+        );
+        assert_eq!(
+            (d.replicas, d.limited_by, d.reason),
+            (50, Some(Limit::MaxReplicas), Reason::MetricsUnavailableHold)
+        );
     }
 }

@@ -25,6 +25,17 @@ pub struct Duration(String);
 )]
 pub struct DurationError(pub String);
 
+/// Parses a one-unit duration that must be longer than zero, for a command-line flag.
+pub fn parse_positive_seconds(text: &str) -> Result<u64, String> {
+    match parse_seconds(text) {
+        Ok(0) => Err(format!(
+            "{text:?} is zero; give a duration longer than that, e.g. \"15s\""
+        )),
+        Ok(seconds) => Ok(seconds),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Parses a one-unit duration for a command-line flag, keeping the text as written.
 pub fn parse_text(text: &str) -> Result<Duration, DurationError> {
     parse_seconds(text).map(|_| Duration::new(text))
@@ -122,6 +133,17 @@ pub fn cel_seconds(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flag_that_must_be_positive_refuses_zero_with_an_example() {
+        assert_eq!(parse_positive_seconds("2m"), Ok(120));
+        let err = parse_positive_seconds("0s").unwrap_err();
+        assert!(
+            err.contains("\"0s\" is zero") && err.contains("15s"),
+            "{err}"
+        );
+        assert!(parse_positive_seconds("soon").is_err());
+    }
 
     #[test]
     fn reads_each_unit() {

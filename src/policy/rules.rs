@@ -103,6 +103,16 @@ pub fn forecast(schema: &mut Schema) {
         cel_seconds("self.minHistory"),
         cel_seconds("self.history")
     );
+    let lead_bound = format!(
+        "{} <= {}",
+        cel_seconds("self.leadTime"),
+        super::validate::MAX_LEAD_TIME_S
+    );
+    let horizon_bound = format!(
+        "{} <= {}",
+        cel_seconds("self.horizon"),
+        super::validate::MAX_HORIZON_S
+    );
     add(
         schema,
         &[
@@ -118,6 +128,8 @@ pub fn forecast(schema: &mut Schema) {
                 "history must be at least twice the longest seasonality",
             ),
             (&min_history, "minHistory must be <= history"),
+            (&lead_bound, "leadTime must be at most 1h"),
+            (&horizon_bound, "horizon must be at most 1d"),
         ],
     );
 }

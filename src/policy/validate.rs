@@ -179,6 +179,16 @@ pub fn validate(spec: &ScalingPolicySpec) -> Result<(), SpecErrors> {
                 "spec.prometheus.address",
                 format!("must be an http:// or https:// URL (got {address:?}); e.g. http://prometheus.monitoring:9090"),
             );
+        } else if address
+            .split_once("://")
+            .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+            .is_some_and(|authority| authority.contains('@'))
+        {
+            // The address is shown in status and logs; a password in it would be too.
+            p.push(
+                "spec.prometheus.address",
+                "must not hold credentials (user:password@); put them in a Secret and name it in spec.prometheus.authSecretRef",
+            );
         }
         if let Some(secret) = &prometheus.auth_secret_ref {
             p.non_empty(
@@ -327,10 +337,36 @@ fn check_query(p: &mut Problems, path: &str, target: &QueryTarget) {
     );
 }
 
+/// Longest `spec.forecast.leadTime`, seconds: pods that take longer than an hour to become
+/// Ready are planned for, not autoscaled.
+pub const MAX_LEAD_TIME_S: u64 = 3_600;
+
+/// Longest `spec.forecast.horizon`, seconds: the forecast is computed and backtested over it
+/// every cycle, and a day already holds any scale-down.
+pub const MAX_HORIZON_S: u64 = 86_400;
+
 fn check_forecast(p: &mut Problems, spec: &ScalingPolicySpec) {
     let f = &spec.forecast;
-    p.positive_seconds("spec.forecast.leadTime", &f.lead_time);
+    if let Some(lead) = p.positive_seconds("spec.forecast.leadTime", &f.lead_time)
+        && lead > MAX_LEAD_TIME_S
+    {
+        p.push(
+            "spec.forecast.leadTime",
+            format!(
+                "must be at most 1h (got {}); set it to the time a new pod takes to become Ready",
+                f.lead_time
+            ),
+        );
+    }
     let horizon = p.positive_seconds("spec.forecast.horizon", &f.horizon);
+    if let Some(h) = horizon
+        && h > MAX_HORIZON_S
+    {
+        p.push(
+            "spec.forecast.horizon",
+            format!("must be at most 1d (got {}); 15m–1h is usual", f.horizon),
+        );
+    }
     let step = p.positive_seconds("spec.forecast.step", &f.step);
     let history = p.positive_seconds("spec.forecast.history", &f.history);
     let min_history = p.seconds("spec.forecast.minHistory", &f.min_history);
