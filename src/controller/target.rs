@@ -47,6 +47,24 @@ pub enum TargetError {
         /// Name.
         name: String,
     },
+    /// The operator's service account may not read the target's `/scale`.
+    #[error(
+        "spec.targetRef: the operator may not {verb} {resource}/scale of {kind} {namespace}/{name} (403 Forbidden); grant it with the chart value rbac.scaleTargets (apiGroups: [\"{group}\"], resources: [{resource}]), or a Role allowing get, patch and update on {resource}/scale"
+    )]
+    Forbidden {
+        /// The verb refused.
+        verb: &'static str,
+        /// The API group.
+        group: String,
+        /// The resource (plural).
+        resource: String,
+        /// kind.
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+    },
     /// Any other API failure (retried).
     #[error("reading {what}: {source}")]
     Api {
@@ -66,6 +84,7 @@ impl TargetError {
                 "TargetNotScalable"
             }
             TargetError::NotFound { .. } => "TargetNotFound",
+            TargetError::Forbidden { .. } => "TargetForbidden",
             TargetError::Api { .. } => "TargetUnreadable",
         }
     }
@@ -156,6 +175,16 @@ pub async fn read_scale(
         Ok(scale) => scale,
         Err(kube::Error::Api(e)) if e.code == 404 => {
             return Err(TargetError::NotFound {
+                kind: target.kind.clone(),
+                namespace: namespace.to_string(),
+                name: target.name.clone(),
+            });
+        }
+        Err(kube::Error::Api(e)) if e.code == 403 => {
+            return Err(TargetError::Forbidden {
+                verb: "get",
+                group: resource.group.clone(),
+                resource: resource.plural.clone(),
                 kind: target.kind.clone(),
                 namespace: namespace.to_string(),
                 name: target.name.clone(),

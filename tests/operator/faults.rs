@@ -143,3 +143,43 @@ async fn hpa_floor_moves_only_the_hpas_min_replicas() {
         "one write, not one per cycle"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_scale_is_a_condition_and_a_warning_naming_the_chart_value() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 2);
+    // RBAC without the target's /scale: every read is refused.
+    emu.fail_next("GET", "/deployments/web/scale", 100_000, 403);
+    seed_policy(&emu, floor_policy("web", "web", "Auto", 6));
+    let _op = Operator::start(&emu, NO_PROMETHEUS, "forbidden", &["--leader-elect=false"]);
+
+    let ready = eventually(LIMIT, "Ready=False TargetForbidden", || async {
+        let p = get_policy(&emu, "web").await;
+        let c = condition(&p, "Ready")?;
+        (c["reason"] == "TargetForbidden").then_some(c)
+    })
+    .await;
+    let message = ready["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("may not get deployments/scale") && message.contains("rbac.scaleTargets"),
+        "names the verb, the resource and the chart value: {message}"
+    );
+    let events = events_for(&emu, "web").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.0 == "Warning" && e.1 == "TargetForbidden"),
+        "{events:?}"
+    );
+    assert_eq!(deployment_replicas(&emu, "web"), 2, "nothing written");
+
+    // Once the permission is granted, it scales without a restart.
+    emu.clear_faults();
+    eventually(
+        LIMIT,
+        "scaled to the fallback floor once allowed",
+        || async { (deployment_replicas(&emu, "web") == 6).then_some(()) },
+    )
+    .await;
+}
