@@ -44,6 +44,7 @@ pub struct Context {
     /// The operator's own metrics.
     pub metrics: Arc<OperatorMetrics>,
     hpas: Store<HorizontalPodAutoscaler>,
+    policy_store: std::sync::OnceLock<Store<ScalingPolicy>>,
     in_flight: std::sync::atomic::AtomicUsize,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
 }
@@ -75,6 +76,7 @@ impl Context {
             leader,
             metrics,
             hpas,
+            policy_store: std::sync::OnceLock::new(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             resources: Mutex::default(),
         }
@@ -95,6 +97,43 @@ impl Context {
     /// True while this process may write.
     pub fn is_leader(&self) -> bool {
         self.leader.is_leader()
+    }
+
+    /// Hands over the controller's cache of ScalingPolicies, for [`Context::rivals_of`].
+    pub fn set_policy_store(&self, store: Store<ScalingPolicy>) {
+        let _ = self.policy_store.set(store);
+    }
+
+    /// The older ScalingPolicies (by name) that may write to the same target as `policy`:
+    /// of two on one target the older one (by creation time, then name) scales it.
+    pub fn rivals_of(&self, policy: &ScalingPolicy) -> Vec<String> {
+        let Some(store) = self.policy_store.get() else {
+            return Vec::new();
+        };
+        let namespace = policy.namespace();
+        let target = &policy.spec.target_ref;
+        let group = |t: &TargetRef| target::group_version(&t.api_version).0.to_string();
+        let age = |p: &ScalingPolicy| {
+            (
+                p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                p.name_any(),
+            )
+        };
+        let mine = age(policy);
+        let mut older: Vec<String> = store
+            .state()
+            .iter()
+            .filter(|p| p.namespace() == namespace && p.name_any() != policy.name_any())
+            .filter(|p| p.spec.mode != crate::policy::Mode::ForecastOnly)
+            .filter(|p| {
+                let t = &p.spec.target_ref;
+                t.kind == target.kind && t.name == target.name && group(t) == group(target)
+            })
+            .filter(|p| age(p) < mine)
+            .map(|p| p.name_any())
+            .collect();
+        older.sort();
+        older
     }
 
     /// The HPAs that scale the target, from the watched HPA cache.

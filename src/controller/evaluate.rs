@@ -19,6 +19,8 @@ use super::report::{self, Wanted, changed, set_condition, store_plan_state};
 use super::target::ScaleView;
 
 /// What one reconcile read from the cluster and from Prometheus.
+// One per reconcile and never stored: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Facts {
     /// The spec breaks a rule; nothing was read.
@@ -32,6 +34,8 @@ pub enum Facts {
         scale: ScaleView,
         /// The HPAs that scale the target.
         hpas: Vec<HpaView>,
+        /// Older ScalingPolicies (by name) that scale the same target and may write.
+        rivals: Vec<String>,
         /// The metrics and their forecasts, or why there is no source for them.
         metrics: Result<Observation, Problem>,
     },
@@ -167,10 +171,11 @@ pub fn evaluate(
         Facts::Read {
             scale,
             hpas,
+            rivals,
             metrics,
         } => {
             status.current_replicas = Some(scale.replicas);
-            let gate = gate(spec.mode, &spec.target_ref, hpas);
+            let gate = gate(spec.mode, &spec.target_ref, hpas, rivals);
             set(
                 status,
                 condition::SCALING_ACTIVE,
@@ -506,6 +511,7 @@ mod tests {
         spec: ScalingPolicySpec,
         current: i32,
         hpas: Vec<HpaView>,
+        rivals: Vec<String>,
         metrics: Result<Observation, Problem>,
         before: ScalingPolicyStatus,
     }
@@ -540,6 +546,7 @@ spec:
                 spec: policy.spec,
                 current: 4,
                 hpas: Vec::new(),
+                rivals: Vec::new(),
                 metrics: Ok(Observation::default()),
                 before: ScalingPolicyStatus::default(),
             }
@@ -557,6 +564,11 @@ spec:
                 min_replicas,
                 max_replicas: 50,
             });
+            self
+        }
+
+        fn rival(mut self, name: &str) -> Self {
+            self.rivals.push(name.into());
             self
         }
 
@@ -641,6 +653,7 @@ spec:
                     selector: "app=web".into(),
                 },
                 hpas: self.hpas.clone(),
+                rivals: self.rivals.clone(),
                 metrics: match &self.metrics {
                     Ok(o) => Ok(Observation {
                         inputs: o.inputs.clone(),
@@ -763,6 +776,20 @@ spec:
         ));
         assert_eq!(e.status.desired_replicas, Some(7), "still reported");
         assert!(event_reasons(&e).contains(&"AutoscalerConflict".to_string()));
+    }
+
+    #[test]
+    fn the_newer_of_two_policies_on_one_target_writes_nothing_and_says_which() {
+        let e = Scene::new().load(70.0, None).rival("web-first").evaluate();
+        assert_eq!(e.write, None);
+        assert!(is(
+            &e,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::PolicyConflict
+        ));
+        assert_eq!(e.status.desired_replicas, Some(7), "still reported");
+        assert!(event_reasons(&e).contains(&"PolicyConflict".to_string()));
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub async fn gather(
         facts: Facts::Read {
             scale,
             hpas,
+            rivals: ctx.rivals_of(policy),
             metrics,
         },
         resource: Some(resource),

@@ -244,6 +244,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         .reconcile_all_on(on_becoming_leader(leadership, metrics.clone()))
         .graceful_shutdown_on(stopped(stop.clone()));
     let store = controller.store();
+    ctx.set_policy_store(store.clone());
     let janitor_ctx = ctx.clone();
     let janitor_store = store.clone();
     let janitor_health = health.clone();

@@ -45,9 +45,22 @@ impl Gate {
     }
 }
 
-/// The mode rule: `Auto` writes `/scale` unless an HPA also scales the target; `HPAFloor`
-/// needs exactly one HPA; `ForecastOnly` writes nothing.
-pub fn gate(mode: Mode, target: &TargetRef, hpas: &[HpaView]) -> Gate {
+/// The mode rule: a policy writes nothing while an older ScalingPolicy (`older`, by name)
+/// scales the same target; otherwise `Auto` writes `/scale` unless an HPA also scales the
+/// target, `HPAFloor` needs exactly one HPA, and `ForecastOnly` writes nothing.
+pub fn gate(mode: Mode, target: &TargetRef, hpas: &[HpaView], older: &[String]) -> Gate {
+    if !older.is_empty() && mode != Mode::ForecastOnly {
+        return Gate {
+            writes: Writes::Nothing,
+            reason: ConditionReason::PolicyConflict,
+            message: format!(
+                "ScalingPolicy {} already scales {} {}; two policies on one target would fight, so this newer one writes nothing. Delete one of them, or set spec.mode: ForecastOnly on this one",
+                older.join(", "),
+                target.kind,
+                target.name
+            ),
+        };
+    }
     let names = hpas
         .iter()
         .map(|h| h.name.as_str())
@@ -164,7 +177,7 @@ mod tests {
             (Mode::ForecastOnly, &[], ConditionReason::ForecastOnly),
         ];
         for (mode, hpas, reason) in cases {
-            let g = gate(mode, &target(), hpas);
+            let g = gate(mode, &target(), hpas, &[]);
             assert_eq!(g.reason, reason, "{mode:?} with {} HPA(s)", hpas.len());
             let expected = match reason {
                 ConditionReason::Scaling => Writes::Scale,
@@ -173,12 +186,31 @@ mod tests {
             };
             assert_eq!(g.writes, expected, "{mode:?} with {} HPA(s)", hpas.len());
         }
-        let conflict = gate(Mode::Auto, &target(), &one);
+        let conflict = gate(Mode::Auto, &target(), &one, &[]);
         assert!(
             conflict.message.contains("HorizontalPodAutoscaler web")
                 && conflict.message.contains("spec.mode: HPAFloor"),
             "names the HPA and the fix: {}",
             conflict.message
+        );
+    }
+
+    #[test]
+    fn the_newer_of_two_policies_on_one_target_writes_nothing() {
+        let older = ["web-old".to_string()];
+        for mode in [Mode::Auto, Mode::HpaFloor] {
+            let g = gate(mode, &target(), &[hpa("web", 2)], &older);
+            assert_eq!(
+                (g.writes, g.reason),
+                (Writes::Nothing, ConditionReason::PolicyConflict)
+            );
+            assert!(g.message.contains("ScalingPolicy web-old"), "{}", g.message);
+        }
+        let watching = gate(Mode::ForecastOnly, &target(), &[], &older);
+        assert_eq!(
+            watching.reason,
+            ConditionReason::ForecastOnly,
+            "a policy that never writes cannot fight"
         );
     }
 

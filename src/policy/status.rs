@@ -36,6 +36,8 @@ pub enum ConditionReason {
     AutoscalerConflict,
     /// ScalingActive=False: HPAFloor mode without an HPA.
     HpaNotFound,
+    /// ScalingActive=False: an older ScalingPolicy scales the same target.
+    PolicyConflict,
     /// ScalingLimited=False.
     DesiredWithinRange,
     /// ScalingLimited=True: cut to maxReplicas.
@@ -71,6 +73,7 @@ impl ConditionReason {
             ConditionReason::ForecastOnly => "ForecastOnly",
             ConditionReason::AutoscalerConflict => "AutoscalerConflict",
             ConditionReason::HpaNotFound => "HPANotFound",
+            ConditionReason::PolicyConflict => "PolicyConflict",
             ConditionReason::DesiredWithinRange => "DesiredWithinRange",
             ConditionReason::TooManyReplicas => "TooManyReplicas",
             ConditionReason::TooFewReplicas => "TooFewReplicas",

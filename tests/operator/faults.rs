@@ -183,3 +183,47 @@ async fn a_forbidden_scale_is_a_condition_and_a_warning_naming_the_chart_value()
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_policies_on_one_target_only_the_older_writes() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 2);
+    seed_policy(&emu, floor_policy("a-web", "web", "Auto", 4));
+    seed_policy(&emu, floor_policy("b-web", "web", "Auto", 6));
+    let _op = Operator::start(
+        &emu,
+        NO_PROMETHEUS,
+        "two-policies",
+        &["--leader-elect=false"],
+    );
+
+    let active = eventually(LIMIT, "the newer policy refusing", || async {
+        let p = get_policy(&emu, "b-web").await;
+        let c = condition(&p, "ScalingActive")?;
+        (c["reason"] == "PolicyConflict").then_some(c)
+    })
+    .await;
+    assert_eq!(active["status"], "False");
+    assert!(
+        active["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ScalingPolicy a-web already scales Deployment web")),
+        "{active}"
+    );
+    eventually(LIMIT, "the older policy's floor", || async {
+        (deployment_replicas(&emu, "web") == 4).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        deployment_replicas(&emu, "web"),
+        4,
+        "no fight over the count"
+    );
+    assert_eq!(
+        emu.count_requests("PATCH", "/deployments/web/scale"),
+        1,
+        "one writer, one write"
+    );
+}
