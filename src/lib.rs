@@ -41,7 +41,7 @@ pub enum Error {
         path: std::path::PathBuf,
         /// Why.
         #[source]
-        source: serde_norway::Error,
+        source: crate::policy::PolicyFileError,
     },
     /// A policy file breaks a rule of the spec.
     #[error("{}", path.display())]

@@ -229,6 +229,22 @@ fn cel_rejects_each_rule_breaker_with_its_message() {
             "step must be > 0",
         ),
         (
+            "two request-rate metrics without names",
+            Policy::test().with_metrics(vec![request_rate(10.0), request_rate(20.0)]),
+            "metric names must be unique (a metric without a name is named after its type); set spec.metrics[].name",
+        ),
+        (
+            "a name repeated",
+            Policy::test().with_metrics(vec![
+                prescaler::policy::MetricSpec {
+                    name: Some("cpu".into()),
+                    ..request_rate(10.0)
+                },
+                cpu_utilization(70),
+            ]),
+            "metric names must be unique (a metric without a name is named after its type); set spec.metrics[].name",
+        ),
+        (
             "a lead time of days",
             Policy::test().edit(|s| s.forecast.lead_time = Duration::new("2d")),
             "leadTime must be at most 1h",

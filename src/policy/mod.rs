@@ -26,9 +26,112 @@ pub fn crd_yaml() -> Result<String, serde_norway::Error> {
     ))
 }
 
+/// Why a YAML document is not a ScalingPolicy.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyFileError {
+    /// Not YAML, or a field of the wrong type.
+    #[error(transparent)]
+    Yaml(#[from] serde_norway::Error),
+    /// Not this kind, or fields the API does not have.
+    #[error("{0}")]
+    Shape(String),
+}
+
 impl ScalingPolicy {
     /// Reads a policy from YAML (one document), e.g. a file given to `simulate --policy`.
-    pub fn from_yaml(text: &str) -> Result<Self, serde_norway::Error> {
-        serde_norway::from_str(text)
+    /// Strict where an API server would be lenient: the kind and apiVersion must be
+    /// ScalingPolicy's, and a field the schema does not have (`quantil:`, a misspelt
+    /// `minReplica:`) is an error naming its path rather than a default silently used.
+    pub fn from_yaml(text: &str) -> Result<Self, PolicyFileError> {
+        let value: serde_json::Value = serde_norway::from_str(text)?;
+        let api_version = <Self as kube::Resource>::api_version(&()).into_owned();
+        let (found_version, found_kind) = (
+            value["apiVersion"].as_str().unwrap_or(""),
+            value["kind"].as_str().unwrap_or(""),
+        );
+        if found_version != api_version || found_kind != "ScalingPolicy" {
+            return Err(PolicyFileError::Shape(format!(
+                "expected one document of apiVersion: {api_version}, kind: ScalingPolicy (got apiVersion: {found_version:?}, kind: {found_kind:?})"
+            )));
+        }
+        let crd = serde_json::to_value(Self::crd()).unwrap_or_default();
+        let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let mut unknown = Vec::new();
+        unknown_fields(&value["spec"], schema, "spec", &mut unknown);
+        if !unknown.is_empty() {
+            return Err(PolicyFileError::Shape(format!(
+                "unknown field(s) {}: check the spelling (`kubectl explain scalingpolicy.spec` lists the fields)",
+                unknown.join(", ")
+            )));
+        }
+        Ok(serde_norway::from_str(text)?)
+    }
+}
+
+/// The paths in `value` that `schema` (OpenAPI, as in the CRD) has no property for.
+fn unknown_fields(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    path: &str,
+    out: &mut Vec<String>,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if schema.get("x-kubernetes-preserve-unknown-fields").is_some() {
+                return;
+            }
+            let properties = schema.get("properties").and_then(|p| p.as_object());
+            for (key, child) in map {
+                let child_path = format!("{path}.{key}");
+                match properties.and_then(|p| p.get(key)) {
+                    Some(child_schema) => unknown_fields(child, child_schema, &child_path, out),
+                    None if properties.is_some() => out.push(child_path),
+                    None => {
+                        if let Some(values) = schema.get("additionalProperties") {
+                            unknown_fields(child, values, &child_path, out);
+                        }
+                    }
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    unknown_fields(item, item_schema, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "apiVersion: autoscaling.prescaler.io/v1alpha1\nkind: ScalingPolicy\nmetadata: {name: web}\nspec:\n  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n  minReplicas: 1\n  maxReplicas: 5\n  metrics:\n    - type: RequestRate\n      requestRate: {query: q, targetPerReplica: 10}\n";
+
+    #[test]
+    fn a_misspelt_field_is_named_by_its_path() {
+        assert!(ScalingPolicy::from_yaml(BASE).is_ok());
+        let err = ScalingPolicy::from_yaml(&format!("{BASE}  forecast: {{quantil: 0.9}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.forecast.quantil"), "{err}");
+        let err = ScalingPolicy::from_yaml(&BASE.replace("targetPerReplica", "target"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("spec.metrics[0].requestRate.target"), "{err}");
+    }
+
+    #[test]
+    fn another_kind_is_refused() {
+        let err = ScalingPolicy::from_yaml(&BASE.replace("kind: ScalingPolicy", "kind: List"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kind: ScalingPolicy") && err.contains("\"List\""),
+            "{err}"
+        );
     }
 }

@@ -18,9 +18,24 @@ fn add(schema: &mut Schema, rules: &[(&str, &str)]) {
 
 /// Rules on `spec`.
 pub fn spec(schema: &mut Schema) {
+    // A metric's name as the operator uses it: `name`, else its type in lower case.
+    let name = |m: &str| {
+        format!(
+            "(has({m}.name) ? {m}.name : ({m}.type == 'RequestRate' ? 'requestrate' : {m}.type == 'CPU' ? 'cpu' : {m}.type == 'Memory' ? 'memory' : 'promql'))"
+        )
+    };
+    let unique = format!(
+        "self.metrics.all(m, self.metrics.filter(n, {} == {}).size() == 1)",
+        name("n"),
+        name("m")
+    );
     add(
         schema,
         &[
+            (
+                &unique,
+                "metric names must be unique (a metric without a name is named after its type); set spec.metrics[].name",
+            ),
             (
                 "self.minReplicas <= self.maxReplicas",
                 "minReplicas must be <= maxReplicas",
