@@ -143,7 +143,7 @@ impl Context {
         target: &TargetRef,
     ) -> Vec<HorizontalPodAutoscaler> {
         // Only the first reconciles can get here before the HPA list has arrived.
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.hpas.wait_until_ready()).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), store_ready(&self.hpas)).await;
         let all = self.hpas.state();
         target::matching_hpas(all.iter().map(|h| h.as_ref()), namespace, target)
     }
@@ -289,6 +289,35 @@ impl Context {
         self.policies.ran(namespace, name, generation);
     }
 
+    /// Puts back the own `minReplicas` of every HPA whose floor a policy that no longer
+    /// exists had raised (a policy deleted in HPAFloor mode).
+    pub async fn restore_orphaned_floors(&self, live: &[PolicyKey]) {
+        if !self.is_leader() {
+            return;
+        }
+        let orphans: Vec<(String, String, i32)> = self
+            .hpas
+            .state()
+            .iter()
+            .filter_map(|hpa| {
+                let (policy, original) = target::floor_owner(hpa)?;
+                let namespace = hpa.namespace().unwrap_or_default();
+                let gone = !live.iter().any(|(n, p)| *n == namespace && *p == policy);
+                gone.then(|| (namespace, hpa.name_any(), original))
+            })
+            .collect();
+        for (namespace, name, original) in orphans {
+            match target::restore_hpa_floor(&self.client, &namespace, &name, original).await {
+                Ok(()) => {
+                    tracing::info!(%namespace, hpa = %name, min_replicas = original, "the policy that raised this HPA's floor is gone; restored its minReplicas")
+                }
+                Err(error) => {
+                    tracing::warn!(%namespace, hpa = %name, %error, "could not restore the HPA's minReplicas; retrying in a minute")
+                }
+            }
+        }
+    }
+
     /// Exports the history caches' size (once a minute: it walks every cached series).
     pub fn record_cache_bytes(&self) {
         let sources = self.lock();
@@ -351,6 +380,26 @@ impl Context {
             }
         }
         gone
+    }
+}
+
+/// Waits until a reflector store holds its first full list; false if its writer is gone.
+///
+/// kube-runtime's `Store::wait_until_ready` wakes only the last of several tasks waiting at
+/// once (one waker slot), and the controller itself waits on the policy store — a second
+/// waiter, such as the janitor that also marks `/readyz` ready, would never wake. So each
+/// waiter looks again every 200 ms.
+pub async fn store_ready<K>(store: &Store<K>) -> bool
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) =
+            tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await
+        {
+            return result.is_ok();
+        }
     }
 }
 

@@ -68,6 +68,17 @@ pub enum Write {
         from: i32,
         /// The floor to set.
         to: i32,
+        /// True the first time: `from` is the HPA's own minReplicas, kept on it (an
+        /// annotation) to be put back later.
+        keep_original: bool,
+    },
+    /// Put back the `minReplicas` an HPA had before this policy raised it, because the
+    /// policy no longer sets it (its mode changed).
+    RestoreHpa {
+        /// The HPA.
+        hpa: String,
+        /// Its own minReplicas.
+        to: i32,
     },
 }
 
@@ -188,10 +199,24 @@ pub fn evaluate(
                 Err(problem) => ready(status, false, problem.reason, problem.message.clone()),
                 Ok(observation) => decide(&mut out, spec, scale, &gate, observation, now),
             }
+            if !matches!(gate.writes, Writes::HpaFloor(_)) && out.write.is_none() {
+                out.write = restore(hpas);
+            }
         }
     }
     announce_transitions(before, &out.status, &mut out.events);
     out
+}
+
+/// The restore an HPA whose floor this policy raised is owed, once the policy no longer
+/// sets it.
+fn restore(hpas: &[HpaView]) -> Option<Write> {
+    hpas.iter().find_map(|h| {
+        h.ours.map(|to| Write::RestoreHpa {
+            hpa: h.name.clone(),
+            to,
+        })
+    })
 }
 
 fn decide(
@@ -233,6 +258,7 @@ fn decide(
             hpa: hpa.name.clone(),
             from: hpa.min_replicas,
             to,
+            keep_original: hpa.ours.is_none(),
         }),
         _ => None,
     };
@@ -282,12 +308,20 @@ impl Evaluation {
                     ),
                 )
             }
-            Write::HpaFloor { hpa, from, to } => event(
+            Write::HpaFloor { hpa, from, to, .. } => event(
                 EventType::Normal,
                 "HPAFloorUpdated",
                 "Scale",
                 format!(
                     "set minReplicas of HorizontalPodAutoscaler {hpa} from {from} to {to} (forecast)"
+                ),
+            ),
+            Write::RestoreHpa { hpa, to } => event(
+                EventType::Normal,
+                "HPAFloorRestored",
+                "Scale",
+                format!(
+                    "restored minReplicas of HorizontalPodAutoscaler {hpa} to its own {to}: spec.mode is no longer HPAFloor"
                 ),
             ),
         };
@@ -563,6 +597,7 @@ spec:
                 name: name.into(),
                 min_replicas,
                 max_replicas: 50,
+                ours: None,
             });
             self
         }
@@ -825,7 +860,8 @@ spec:
             Some(Write::HpaFloor {
                 hpa: "web".into(),
                 from: 2,
-                to: 9
+                to: 9,
+                keep_original: true
             })
         );
         assert!(is(
@@ -834,6 +870,37 @@ spec:
             "True",
             ConditionReason::HpaFloor
         ));
+    }
+
+    #[test]
+    fn a_floor_this_policy_raised_is_put_back_once_it_no_longer_sets_it() {
+        let mut scene = Scene::new().mode(Mode::ForecastOnly).hpa("web", 9);
+        scene.hpas[0].ours = Some(2);
+        let mut e = scene.evaluate();
+        assert_eq!(
+            e.write,
+            Some(Write::RestoreHpa {
+                hpa: "web".into(),
+                to: 2
+            })
+        );
+        e.written(NOW);
+        assert_eq!(e.events[0].reason, "HPAFloorRestored");
+        let mut kept = Scene::new()
+            .mode(Mode::HpaFloor)
+            .hpa("web", 9)
+            .load(40.0, Some(70.0));
+        kept.hpas[0].ours = Some(2);
+        assert_eq!(
+            kept.evaluate().write,
+            Some(Write::HpaFloor {
+                hpa: "web".into(),
+                from: 9,
+                to: 7,
+                keep_original: false
+            }),
+            "while HPAFloor sets it, the first original stays recorded"
+        );
     }
 
     #[test]
@@ -914,7 +981,8 @@ spec:
             Some(Write::HpaFloor {
                 hpa: "web".into(),
                 from: 2,
-                to: 6
+                to: 6,
+                keep_original: true
             })
         );
     }

@@ -22,13 +22,16 @@ pub struct Gathered {
     pub resource: Option<ApiResource>,
 }
 
-/// An HPA as the mode rule sees it.
-pub fn hpa_view(hpa: &HorizontalPodAutoscaler) -> HpaView {
+/// An HPA as the mode rule sees it, for the policy called `policy`.
+pub fn hpa_view(hpa: &HorizontalPodAutoscaler, policy: &str) -> HpaView {
     let spec = hpa.spec.as_ref();
     HpaView {
         name: hpa.name_any(),
         min_replicas: spec.and_then(|s| s.min_replicas).unwrap_or(1),
         max_replicas: spec.map_or(i32::MAX, |s| s.max_replicas),
+        ours: target::floor_owner(hpa)
+            .filter(|(owner, _)| owner == policy)
+            .map(|(_, original)| original),
     }
 }
 
@@ -66,7 +69,7 @@ pub async fn gather(
         .hpas_for(namespace, &spec.target_ref)
         .await
         .iter()
-        .map(hpa_view)
+        .map(|h| hpa_view(h, &policy.name_any()))
         .collect();
     let metrics = match ctx.cache_for(policy).await {
         Err(problem) => Err(problem),

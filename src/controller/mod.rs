@@ -249,7 +249,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     let janitor_store = store.clone();
     let janitor_health = health.clone();
     let janitor = tokio::spawn(async move {
-        if janitor_store.wait_until_ready().await.is_err() {
+        if !context::store_ready(&janitor_store).await {
             return;
         }
         tracing::info!("ScalingPolicy watch synced");
@@ -263,6 +263,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
                 .map(|p| (p.namespace().unwrap_or_default(), p.name_any()))
                 .collect();
             janitor_ctx.forget_policies_except(&live);
+            janitor_ctx.restore_orphaned_floors(&live).await;
             janitor_ctx.record_cache_bytes();
         }
     });

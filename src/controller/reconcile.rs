@@ -145,10 +145,22 @@ async fn apply(
             )
             .await?;
         }
-        Write::HpaFloor { hpa, to, .. } => {
-            target::write_hpa_floor(&ctx.client, namespace, hpa, *to)
+        Write::HpaFloor {
+            hpa,
+            from,
+            to,
+            keep_original,
+        } => {
+            let name = policy.name_any();
+            let keep = keep_original.then_some((name.as_str(), *from));
+            target::write_hpa_floor(&ctx.client, namespace, hpa, *to, keep)
                 .await
                 .map_err(api("writing the HPA's minReplicas"))?;
+        }
+        Write::RestoreHpa { hpa, to } => {
+            target::restore_hpa_floor(&ctx.client, namespace, hpa, *to)
+                .await
+                .map_err(api("restoring the HPA's minReplicas"))?;
         }
     }
     evaluation.written(now);

@@ -251,15 +251,55 @@ pub fn matching_hpas<'a>(
         .collect()
 }
 
-/// Sets an HPA's `minReplicas`.
+/// On an HPA whose floor a policy raised: the policy's name.
+pub const FLOOR_OF_ANNOTATION: &str = "autoscaling.prescaler.io/floor-of";
+
+/// On an HPA whose floor a policy raised: the `minReplicas` it had before, put back when the
+/// policy stops setting it (its mode changes, or it is deleted).
+pub const ORIGINAL_MIN_ANNOTATION: &str = "autoscaling.prescaler.io/original-min-replicas";
+
+/// The policy that raised this HPA's floor and the HPA's own `minReplicas`, if any.
+pub fn floor_owner(hpa: &HorizontalPodAutoscaler) -> Option<(String, i32)> {
+    let annotations = hpa.metadata.annotations.as_ref()?;
+    let policy = annotations.get(FLOOR_OF_ANNOTATION)?;
+    let original = annotations.get(ORIGINAL_MIN_ANNOTATION)?.parse().ok()?;
+    Some((policy.clone(), original))
+}
+
+/// Sets an HPA's `minReplicas`; with `keep`, also records on it which policy did so and the
+/// `minReplicas` it had before.
 pub async fn write_hpa_floor(
+    client: &kube::Client,
+    namespace: &str,
+    hpa: &str,
+    min_replicas: i32,
+    keep: Option<(&str, i32)>,
+) -> Result<(), kube::Error> {
+    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
+    let mut patch = serde_json::json!({ "spec": { "minReplicas": min_replicas } });
+    if let Some((policy, original)) = keep {
+        patch["metadata"] = serde_json::json!({ "annotations": {
+            FLOOR_OF_ANNOTATION: policy,
+            ORIGINAL_MIN_ANNOTATION: original.to_string(),
+        }});
+    }
+    api.patch(hpa, &patch_params(), &Patch::Merge(&patch))
+        .await
+        .map(|_| ())
+}
+
+/// Puts an HPA's own `minReplicas` back and removes prescaler's annotations from it.
+pub async fn restore_hpa_floor(
     client: &kube::Client,
     namespace: &str,
     hpa: &str,
     min_replicas: i32,
 ) -> Result<(), kube::Error> {
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), namespace);
-    let patch = serde_json::json!({ "spec": { "minReplicas": min_replicas } });
+    let patch = serde_json::json!({
+        "metadata": { "annotations": { FLOOR_OF_ANNOTATION: null, ORIGINAL_MIN_ANNOTATION: null } },
+        "spec": { "minReplicas": min_replicas },
+    });
     api.patch(hpa, &patch_params(), &Patch::Merge(&patch))
         .await
         .map(|_| ())

@@ -14,6 +14,9 @@ pub struct HpaView {
     pub min_replicas: i32,
     /// `spec.maxReplicas`.
     pub max_replicas: i32,
+    /// When this policy raised the HPA's floor: the `minReplicas` it had before, to put
+    /// back once the policy no longer sets it.
+    pub ours: Option<i32>,
 }
 
 /// What prescaler writes this cycle.
@@ -151,6 +154,7 @@ mod tests {
             name: name.into(),
             min_replicas: min,
             max_replicas: 30,
+            ours: None,
         }
     }
 

@@ -227,3 +227,78 @@ async fn of_two_policies_on_one_target_only_the_older_writes() {
         "one writer, one write"
     );
 }
+
+fn hpa_min(emu: &Emulator) -> (serde_json::Value, serde_json::Value) {
+    let hpa = emu
+        .object(
+            "autoscaling",
+            "horizontalpodautoscalers",
+            "default",
+            "web-hpa",
+        )
+        .unwrap();
+    (
+        hpa["spec"]["minReplicas"].clone(),
+        hpa["metadata"]["annotations"]["autoscaling.prescaler.io/original-min-replicas"].clone(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hpa_floor_is_put_back_when_the_mode_changes_and_when_the_policy_is_deleted() {
+    use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 2);
+    crate::support::operator::seed_hpa(&emu, "web-hpa", "web", 2);
+    seed_policy(&emu, floor_policy("web", "web", "HPAFloor", 5));
+    let _op = Operator::start(
+        &emu,
+        NO_PROMETHEUS,
+        "hpa-restore",
+        &["--leader-elect=false"],
+    );
+    eventually(
+        LIMIT,
+        "the floor raised to 5, the HPA's own 2 kept",
+        || async { (hpa_min(&emu) == (json!(5), json!("2"))).then_some(()) },
+    )
+    .await;
+
+    let resource = kube::discovery::ApiResource::erase::<prescaler::policy::ScalingPolicy>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(emu.client().await, "default", &resource);
+    let mode = |mode: &'static str| Patch::Merge(json!({"spec": {"mode": mode}}));
+    api.patch("web", &PatchParams::default(), &mode("ForecastOnly"))
+        .await
+        .expect("patch the policy");
+    eventually(
+        LIMIT,
+        "minReplicas back to 2, the annotation gone",
+        || async { (hpa_min(&emu) == (json!(2), serde_json::Value::Null)).then_some(()) },
+    )
+    .await;
+    let events = events_for(&emu, "web").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "HPAFloorRestored" && e.2.contains("to its own 2")),
+        "{events:?}"
+    );
+
+    api.patch("web", &PatchParams::default(), &mode("HPAFloor"))
+        .await
+        .expect("patch the policy");
+    eventually(LIMIT, "the floor raised again", || async {
+        (hpa_min(&emu) == (json!(5), json!("2"))).then_some(())
+    })
+    .await;
+    api.delete("web", &DeleteParams::default())
+        .await
+        .expect("delete the policy");
+    // The janitor looks once a minute.
+    eventually(
+        Duration::from_secs(90),
+        "minReplicas back to 2 after the delete",
+        || async { (hpa_min(&emu) == (json!(2), serde_json::Value::Null)).then_some(()) },
+    )
+    .await;
+}

@@ -1,11 +1,14 @@
-//! SIGTERM ends the real binary promptly in every state — the API server unreachable, the
-//! CRD not installed — so a rollout never waits for the kubelet's SIGKILL, and a leader
-//! releases its Lease on the way out.
+//! The process's life as Kubernetes sees it: `/readyz` turns 200 once the policy watch has
+//! synced, and SIGTERM ends the real binary promptly in every state — the API server
+//! unreachable, the CRD not installed — so a rollout never waits for the kubelet's SIGKILL,
+//! and a leader releases its Lease on the way out.
 
 use std::time::Duration;
 
+use std::io::{Read, Write};
+
 use crate::support::kube_api::Emulator;
-use crate::support::operator::{NO_PROMETHEUS, Operator, eventually};
+use crate::support::operator::{NO_PROMETHEUS, Operator, eventually, install_crd};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -95,5 +98,40 @@ async fn sigterm_ends_it_while_the_crd_is_not_installed_and_the_lease_is_release
             .unwrap_or("")
             .is_empty(),
         "released for a standby to take at once: {lease}"
+    );
+}
+
+/// The status code of `GET path` on `addr`.
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_ready_once_the_policy_watch_has_synced() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    let op = Operator::start(&emu, NO_PROMETHEUS, "ready", &["--leader-elect=false"]);
+    let addr = eventually(LIMIT, "the telemetry address logged", || async {
+        op.telemetry_addr()
+    })
+    .await;
+    // Once never: the controller and the janitor both waited on the store, and only one
+    // of two waiters is ever woken.
+    eventually(LIMIT, "/readyz answering 200", || async {
+        (http_status(&addr, "/readyz") == Some(200)).then_some(())
+    })
+    .await;
+    assert!(
+        op.logs().contains("ScalingPolicy watch synced"),
+        "{}",
+        op.logs()
     );
 }

@@ -70,6 +70,19 @@ impl Operator {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// The address of its /metrics, /healthz and /readyz server, once it logged it.
+    pub fn telemetry_addr(&self) -> Option<String> {
+        let logs = self.logs();
+        let rest = logs.split("telemetry listening").nth(1)?;
+        let at = rest.find("127.0.0.1:")?;
+        Some(
+            rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect(),
+        )
+    }
+
     /// The operator's log so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
