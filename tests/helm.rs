@@ -792,3 +792,50 @@ fn the_image_is_a_static_non_root_binary_without_a_shell() {
         "Rust {toolchain} is older than rust-version {msrv}"
     );
 }
+
+#[test]
+fn secrets_can_be_granted_in_listed_namespaces_only() {
+    let docs = render(
+        &[],
+        &[
+            "--set",
+            "rbac.readPolicySecrets=true",
+            "--set",
+            "rbac.secretNamespaces={team-a,team-b}",
+        ],
+    );
+    let secret_rules: Vec<(String, String, Option<String>)> = docs
+        .iter()
+        .filter(|d| {
+            d.object["rules"].as_array().is_some_and(|rules| {
+                rules
+                    .iter()
+                    .any(|r| strings(&r["resources"]).contains(&"secrets"))
+            })
+        })
+        .map(|d| {
+            (
+                d.kind().to_string(),
+                d.name().to_string(),
+                d.object["metadata"]["namespace"]
+                    .as_str()
+                    .map(str::to_string),
+            )
+        })
+        .collect();
+    let namespaces: Vec<Option<&str>> = secret_rules.iter().map(|r| r.2.as_deref()).collect();
+    assert_eq!(
+        namespaces,
+        vec![Some("team-a"), Some("team-b")],
+        "a Role in each listed namespace, none cluster-wide: {secret_rules:?}"
+    );
+    assert!(
+        secret_rules.iter().all(|r| r.0 == "Role"),
+        "{secret_rules:?}"
+    );
+    let bindings = docs
+        .iter()
+        .filter(|d| d.kind() == "RoleBinding" && d.name().ends_with("-secrets"))
+        .count();
+    assert_eq!(bindings, 2);
+}

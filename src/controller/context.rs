@@ -47,10 +47,16 @@ pub struct Context {
     policy_store: std::sync::OnceLock<Store<ScalingPolicy>>,
     in_flight: std::sync::atomic::AtomicUsize,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
+    secrets: Mutex<HashMap<(String, String), (Instant, Auth)>>,
 }
 
 /// How long a discovered API resource is trusted before it is looked up again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+
+/// How long credentials read from a policy's Secret are used before the Secret is read
+/// again: a rotated Secret takes effect within a minute, and a fleet of policies sharing
+/// one Secret does not read it every sync.
+const SECRET_TTL: Duration = Duration::from_secs(60);
 
 impl Context {
     /// A context over a default Prometheus.
@@ -79,6 +85,7 @@ impl Context {
             policy_store: std::sync::OnceLock::new(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             resources: Mutex::default(),
+            secrets: Mutex::default(),
         }
     }
 
@@ -215,6 +222,25 @@ impl Context {
     }
 
     async fn read_auth(&self, namespace: &str, name: &str) -> Result<Auth, Problem> {
+        let key = (namespace.to_string(), name.to_string());
+        if let Some((at, auth)) = self
+            .secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            && at.elapsed() < SECRET_TTL
+        {
+            return Ok(auth.clone());
+        }
+        let auth = self.read_secret(namespace, name).await?;
+        self.secrets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (Instant::now(), auth.clone()));
+        Ok(auth)
+    }
+
+    async fn read_secret(&self, namespace: &str, name: &str) -> Result<Auth, Problem> {
         let problem = |message: String| Problem {
             reason: ConditionReason::PrometheusAuthSecret.as_str(),
             message,

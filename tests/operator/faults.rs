@@ -302,3 +302,55 @@ async fn an_hpa_floor_is_put_back_when_the_mode_changes_and_when_the_policy_is_d
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policys_prometheus_secret_is_read_once_a_minute_not_every_sync() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, PostParams};
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 2);
+    let mut p = floor_policy("web", "web", "Auto", 3);
+    p["spec"]["prometheus"] =
+        json!({"address": NO_PROMETHEUS, "authSecretRef": {"name": "prom-auth"}});
+    seed_policy(&emu, p);
+    let _op = Operator::start(&emu, NO_PROMETHEUS, "secret", &["--leader-elect=false"]);
+
+    // Missing at first: the condition names the Secret and the keys it needs.
+    let ready = eventually(LIMIT, "Ready=False PrometheusAuthSecret", || async {
+        let p = get_policy(&emu, "web").await;
+        let c = condition(&p, "Ready")?;
+        (c["reason"] == "PrometheusAuthSecret").then_some(c)
+    })
+    .await;
+    assert!(
+        ready["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("default/prom-auth") && m.contains("`token`")),
+        "{ready}"
+    );
+
+    let secrets: Api<Secret> = Api::namespaced(emu.client().await, "default");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "prom-auth"},
+        "data": {"token": "czNjcmV0"}
+    }))
+    .unwrap();
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create the Secret");
+    eventually(
+        LIMIT,
+        "the fallback floor, scaled through the policy's Prometheus",
+        || async { (deployment_replicas(&emu, "web") == 3).then_some(()) },
+    )
+    .await;
+    let reads = emu.count_requests("GET", "/secrets/prom-auth");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        emu.count_requests("GET", "/secrets/prom-auth"),
+        reads,
+        "five one-second syncs later, the credentials come from the cache"
+    );
+}

@@ -171,6 +171,8 @@ pub fn builtins() -> Vec<ResourceDef> {
                 age(),
             ]),
         ResourceDef::builtin("", "v1", "configmaps", "ConfigMap", true).short(&["cm"]),
+        // Stored as sent: `data` must already be base64 (no `stringData` conversion).
+        ResourceDef::builtin("", "v1", "secrets", "Secret", true),
         ResourceDef::builtin("apps", "v1", "deployments", "Deployment", true)
             .short(&["deploy"])
             .with_status()
