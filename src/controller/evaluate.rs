@@ -97,6 +97,7 @@ pub struct Evaluation {
     state: PlanState,
     why: String,
     target: String,
+    before_ready: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
 }
 
 fn event(type_: EventType, reason: &str, action: &str, note: String) -> Event {
@@ -161,6 +162,7 @@ pub fn evaluate(
         state: PlanState::default(),
         why: String::new(),
         target,
+        before_ready: report::condition(&before.conditions, condition::READY).cloned(),
     };
     let status = &mut out.status;
     let ready = |status: &mut ScalingPolicyStatus, ok, reason: &str, message| {
@@ -282,6 +284,38 @@ fn decide(
 }
 
 impl Evaluation {
+    /// Records that the write was refused for a reason only the user can fix (a 403):
+    /// Ready turns False with it — keeping its transition time while it stays so — and a
+    /// Warning says it once.
+    pub fn refused(&mut self, reason: &str, message: String, now: i64) {
+        self.write = None;
+        let conditions = &mut self.status.conditions;
+        let generation = self.status.observed_generation;
+        let unchanged = self
+            .before_ready
+            .as_ref()
+            .is_some_and(|c| c.status == "False" && c.reason == reason);
+        if let (true, Some(mut kept)) = (unchanged, self.before_ready.clone()) {
+            kept.message = message;
+            kept.observed_generation = generation;
+            match conditions.iter_mut().find(|c| c.type_ == condition::READY) {
+                Some(slot) => *slot = kept,
+                None => conditions.push(kept),
+            }
+            return;
+        }
+        set(
+            &mut self.status,
+            condition::READY,
+            false,
+            reason,
+            message.clone(),
+            now,
+        );
+        self.events
+            .push(event(EventType::Warning, reason, "Scale", message));
+    }
+
     /// Records that [`Evaluation::write`] was made: a scale counts for the rate limits from
     /// now on and is announced; a floor is announced.
     pub fn written(&mut self, now: i64) {
@@ -796,6 +830,43 @@ spec:
         assert!(
             note.contains("Deployment web from 4 to 7"),
             "the Event says what changed: {note}"
+        );
+    }
+
+    #[test]
+    fn a_refused_write_turns_ready_false_once_and_keeps_its_transition_time() {
+        let scene = Scene::new().load(70.0, None);
+        let mut first = scene.evaluate();
+        first.refused(
+            "TargetForbidden",
+            "may not patch deployments/scale".into(),
+            NOW,
+        );
+        assert_eq!(first.write, None);
+        assert_eq!(
+            reason(&first, condition::READY),
+            ("False".into(), "TargetForbidden".into())
+        );
+        assert!(event_reasons(&first).contains(&"TargetForbidden".to_string()));
+        let mut again = evaluate(
+            &scene.spec,
+            &scene.facts(),
+            &first.status,
+            Some(1),
+            NOW + 15,
+        );
+        again.refused(
+            "TargetForbidden",
+            "may not patch deployments/scale".into(),
+            NOW + 15,
+        );
+        assert_eq!(
+            again.status.conditions, first.status.conditions,
+            "nothing new to write"
+        );
+        assert!(
+            !event_reasons(&again).contains(&"TargetForbidden".to_string()),
+            "one Warning, not one per sync"
         );
     }
 

@@ -136,14 +136,23 @@ async fn apply(
     }
     match write {
         Write::Scale { to, .. } => {
-            target::write_scale(
+            let written = target::write_scale(
                 &ctx.client,
                 resource,
                 namespace,
                 &policy.spec.target_ref,
                 *to,
             )
-            .await?;
+            .await;
+            match written {
+                // Only the user can fix a refused write: say so on the policy, do not retry
+                // with backoff.
+                Err(e) if e.is_permanent() => {
+                    evaluation.refused(e.reason(), e.to_string(), now);
+                    return Ok(());
+                }
+                other => other?,
+            }
         }
         Write::HpaFloor {
             hpa,

@@ -222,9 +222,19 @@ pub async fn write_scale(
         .patch_scale(&target.name, &patch_params(), &Patch::Merge(&patch))
         .await
         .map(|_| ())
-        .map_err(|source| TargetError::Api {
-            what: format!("the /scale of {} {namespace}/{}", target.kind, target.name),
-            source,
+        .map_err(|source| match source {
+            kube::Error::Api(e) if e.code == 403 => TargetError::Forbidden {
+                verb: "patch",
+                group: resource.group.clone(),
+                resource: resource.plural.clone(),
+                kind: target.kind.clone(),
+                namespace: namespace.to_string(),
+                name: target.name.clone(),
+            },
+            source => TargetError::Api {
+                what: format!("the /scale of {} {namespace}/{}", target.kind, target.name),
+                source,
+            },
         })
 }
 

@@ -354,3 +354,42 @@ async fn a_policys_prometheus_secret_is_read_once_a_minute_not_every_sync() {
         "five one-second syncs later, the credentials come from the cache"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_scale_write_is_said_once_not_retried_blindly() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 2);
+    // RBAC with get but without patch on the target's /scale.
+    emu.fail_next("PATCH", "/deployments/web/scale", 100_000, 403);
+    seed_policy(&emu, floor_policy("web", "web", "Auto", 6));
+    let _op = Operator::start(
+        &emu,
+        NO_PROMETHEUS,
+        "forbidden-write",
+        &["--leader-elect=false"],
+    );
+
+    let ready = eventually(LIMIT, "Ready=False TargetForbidden", || async {
+        let p = get_policy(&emu, "web").await;
+        let c = condition(&p, "Ready")?;
+        (c["reason"] == "TargetForbidden").then_some(c)
+    })
+    .await;
+    assert!(
+        ready["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("may not patch deployments/scale")),
+        "{ready}"
+    );
+    let since = ready["lastTransitionTime"].clone();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let p = get_policy(&emu, "web").await;
+    assert_eq!(condition(&p, "Ready").unwrap()["lastTransitionTime"], since);
+    let warnings = events_for(&emu, "web")
+        .await
+        .into_iter()
+        .filter(|e| e.1 == "TargetForbidden")
+        .count();
+    assert_eq!(warnings, 1, "one Warning while it stays refused");
+}
