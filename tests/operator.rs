@@ -14,5 +14,7 @@ mod faults;
 mod forecast;
 #[path = "operator/leader.rs"]
 mod leader;
+#[path = "operator/malformed.rs"]
+mod malformed;
 #[path = "operator/shutdown.rs"]
 mod shutdown;
