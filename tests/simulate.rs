@@ -324,13 +324,23 @@ fn bad_traces_and_flags_get_a_message_naming_the_fix_not_a_crash() {
             .map(|t| format!("{},0\n", t * 60))
             .collect::<String>(),
     );
-    let cases: [(Vec<&str>, &str); 3] = [
+    let cases: [(Vec<&str>, &str); 5] = [
         // Once an 8 TB allocation and an abort.
         (vec!["--trace", &far_off], "between line 4 and line 5"),
         // Once a capacity of 0 and a "÷ oracle" of 3.6e12.
         (vec!["--trace", &zeros], "nothing to scale"),
         // Once silently 1 s.
         (vec!["--trace", NASA, "--sync", "0s"], "\"0s\" is zero"),
+        // Once "unexpected argument '-1'".
+        (
+            vec!["--trace", NASA, "--capacity-per-pod", "-1"],
+            "--capacity-per-pod must be > 0 (got -1)",
+        ),
+        // Once reported only after the whole simulation.
+        (
+            vec!["--trace", NASA, "--svg", "/nonexistent/dir/plot.svg"],
+            "the directory /nonexistent/dir does not exist",
+        ),
     ];
     for (args, expected) in cases {
         let out = simulate(&args);

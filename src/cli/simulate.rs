@@ -60,11 +60,16 @@ pub struct SimulateArgs {
     #[arg(long, default_value = DEFAULT_POLICY, env = "PRESCALER_POLICY")]
     pub policy: PathBuf,
     /// Requests per second one Ready pod serves. Default: the trace's peak needs 20 pods.
-    #[arg(long, env = "PRESCALER_CAPACITY_PER_POD", conflicts_with = "p95_pods")]
+    #[arg(
+        long,
+        env = "PRESCALER_CAPACITY_PER_POD",
+        conflicts_with = "p95_pods",
+        allow_negative_numbers = true
+    )]
     pub capacity_per_pod: Option<f64>,
     /// Instead of --capacity-per-pod: choose the capacity so that the trace's
     /// 95th-percentile load needs this many pods.
-    #[arg(long, env = "PRESCALER_P95_PODS")]
+    #[arg(long, env = "PRESCALER_P95_PODS", allow_negative_numbers = true)]
     pub p95_pods: Option<f64>,
     /// Time from requesting a pod to it being Ready.
     #[arg(long, default_value = "2m", value_parser = parse_seconds, env = "PRESCALER_STARTUP")]
@@ -73,7 +78,7 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "15s", value_parser = parse_positive_seconds, env = "PRESCALER_SYNC")]
     pub sync: u64,
     /// Per-replica target as a fraction of a pod's capacity (HPA users typically aim at 0.8).
-    #[arg(long, default_value_t = 0.8, value_parser = parse_quantile, env = "PRESCALER_TARGET_UTILIZATION")]
+    #[arg(long, default_value_t = 0.8, value_parser = parse_quantile, env = "PRESCALER_TARGET_UTILIZATION", allow_negative_numbers = true)]
     pub target_utilization: f64,
     /// Start of the simulated range, Unix seconds (default: once the policy's history is available).
     #[arg(long, env = "PRESCALER_FROM")]
@@ -88,10 +93,10 @@ pub struct SimulateArgs {
     #[arg(long, value_parser = parse_text, env = "PRESCALER_LEAD_TIME")]
     pub lead_time: Option<Duration>,
     /// Override the policy's `forecast.quantile`.
-    #[arg(long, value_parser = parse_quantile, env = "PRESCALER_QUANTILE")]
+    #[arg(long, value_parser = parse_quantile, env = "PRESCALER_QUANTILE", allow_negative_numbers = true)]
     pub quantile: Option<f64>,
     /// Override the policy's `forecast.headroom` (percent).
-    #[arg(long, value_parser = clap::value_parser!(i32).range(0..=1000), env = "PRESCALER_HEADROOM")]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..=1000), env = "PRESCALER_HEADROOM", allow_negative_numbers = true)]
     pub headroom: Option<i32>,
     /// Sweep the HPA's target and prescaler's quantile instead, and draw both
     /// cost-against-shortfall curves (to --svg, default frontier.svg) with the perfect
@@ -155,6 +160,19 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     };
     if let Some(warning) = trace.gap_warning() {
         eprintln!("{warning}");
+    }
+    if let Some(path) = &args.svg {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        if !dir.is_dir() {
+            return Err(crate::Error::Usage(format!(
+                "--svg {}: the directory {} does not exist; create it or write the plot elsewhere",
+                path.display(),
+                dir.display()
+            )));
+        }
     }
     let path = || args.policy.clone();
     let policy_text =
