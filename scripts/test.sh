@@ -52,6 +52,19 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
 fi
 echo "== prometheus: $(command -v prometheus) ($(prometheus --version 2>&1 | head -n1))"
 
+# tests/prometheus.rs generates the certificates of its HTTPS and mutual-TLS Prometheus with
+# the openssl command line (Debian package openssl).
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing openssl (Debian package openssl)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null 2>&1; then
+    $SUDO apt-get update
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl
+  fi
+fi
+echo "== openssl: $(command -v openssl) ($(openssl version))"
+
 echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"

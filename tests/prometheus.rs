@@ -568,3 +568,171 @@ async fn measure_a_week_of_history() {
         );
     }
 }
+
+/// A throwaway PKI from the openssl command line: a CA, a server certificate for
+/// 127.0.0.1 and a client certificate, all signed by it, and a second CA that signs nothing.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "prescaler-pki-{}-{}",
+            std::process::id(),
+            unix_now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            let (key, crt, subj) = (
+                format!("{ca}.key"),
+                format!("{ca}.crt"),
+                format!("/CN={ca}"),
+            );
+            let mut args = vec!["req", "-x509", "-days", "2", "-subj", &subj];
+            args.extend(ec);
+            args.extend(["-keyout", &key, "-out", &crt]);
+            run(&args);
+        }
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+        for (name, cn) in [("server", "127.0.0.1"), ("client", "prescaler")] {
+            let (key, csr, crt, ext, subj) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.crt"),
+                format!("{name}.ext"),
+                format!("/CN={cn}"),
+            );
+            let mut args = vec!["req", "-subj", &subj];
+            args.extend(ec);
+            args.extend(["-keyout", &key, "-out", &csr]);
+            run(&args);
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+                "-out",
+                &crt,
+            ]);
+        }
+        Self { dir }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Prometheus' web config: TLS, and client certificates if `mutual`.
+    fn web_config(&self, mutual: bool) -> PathBuf {
+        let mut text = format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+            self.path("server.crt").display(),
+            self.path("server.key").display()
+        );
+        if mutual {
+            text.push_str(&format!(
+                "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {}\n",
+                self.path("ca.crt").display()
+            ));
+        }
+        let path = self.path(if mutual {
+            "web-mtls.yml"
+        } else {
+            "web-tls.yml"
+        });
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+async fn read_one(
+    args: &PrometheusArgs,
+) -> Result<Vec<(i64, f64)>, prescaler::metrics::MetricError> {
+    let prometheus = Prometheus::new(args)?;
+    let now = unix_now();
+    prometheus.range("vector(1)", now - 60, now, 15).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_is_verified_against_the_given_ca_and_a_wrong_one_is_refused_clearly() {
+    let pki = Pki::new();
+    let server = PrometheusServer::start_tls(vec![], &pki.web_config(false));
+    assert!(server.url().starts_with("https://"));
+    let with_ca = |ca: &str| PrometheusArgs {
+        ca_file: Some(pki.path(ca)),
+        retries: 0,
+        ..args(&server.url())
+    };
+    let samples = read_one(&with_ca("ca.crt")).await.expect("read over HTTPS");
+    assert!(!samples.is_empty());
+    let err = read_one(&with_ca("other-ca.crt")).await.unwrap_err();
+    assert_eq!(err.reason(), "PrometheusUnavailable", "{err}");
+    assert!(
+        err.to_string().contains("certificate"),
+        "says the certificate is the problem: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_presents_the_client_certificate() {
+    let pki = Pki::new();
+    let server = PrometheusServer::start_tls(vec![], &pki.web_config(true));
+    let base = PrometheusArgs {
+        ca_file: Some(pki.path("ca.crt")),
+        retries: 0,
+        ..args(&server.url())
+    };
+    assert!(
+        read_one(&base).await.is_err(),
+        "without a client certificate the server refuses"
+    );
+    let with_cert = PrometheusArgs {
+        cert_file: Some(pki.path("client.crt")),
+        key_file: Some(pki.path("client.key")),
+        ..base.clone()
+    };
+    let samples = read_one(&with_cert)
+        .await
+        .expect("read with the client certificate");
+    assert!(!samples.is_empty());
+    let half = PrometheusArgs {
+        key_file: None,
+        ..with_cert
+    };
+    let err = Prometheus::new(&half).unwrap_err();
+    assert!(err.to_string().contains("--prometheus-key-file"), "{err}");
+}

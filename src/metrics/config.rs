@@ -62,6 +62,23 @@ pub struct PrometheusArgs {
         env = "PRESCALER_PROMETHEUS_CA_FILE"
     )]
     pub ca_file: Option<PathBuf>,
+    /// PEM client certificate presented to Prometheus (mutual TLS); needs
+    /// --prometheus-key-file.
+    #[arg(
+        long = "prometheus-cert-file",
+        id = "prometheus_cert_file",
+        value_name = "FILE",
+        env = "PRESCALER_PROMETHEUS_CERT_FILE"
+    )]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of --prometheus-cert-file.
+    #[arg(
+        long = "prometheus-key-file",
+        id = "prometheus_key_file",
+        value_name = "FILE",
+        env = "PRESCALER_PROMETHEUS_KEY_FILE"
+    )]
+    pub key_file: Option<PathBuf>,
     /// Do not verify the server's TLS certificate. Only for testing: anyone on the path can
     /// read and change the metrics.
     #[arg(
@@ -121,6 +138,8 @@ impl Default for PrometheusArgs {
             password_file: None,
             headers: Vec::new(),
             ca_file: None,
+            cert_file: None,
+            key_file: None,
             insecure_skip_tls_verify: false,
             timeout: 10,
             retries: 2,

@@ -82,6 +82,33 @@ impl Prometheus {
                 })?;
             builder = builder.tls_certs_merge(certs);
         }
+        match (&args.cert_file, &args.key_file) {
+            (Some(cert), Some(key)) => {
+                let read = |path: &std::path::PathBuf, flag: &str| {
+                    std::fs::read(path).map_err(|e| {
+                        MetricError::Config(format!("cannot read {flag} {}: {e}", path.display()))
+                    })
+                };
+                let mut pem = read(cert, "--prometheus-cert-file")?;
+                pem.push(b'\n');
+                pem.extend(read(key, "--prometheus-key-file")?);
+                let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    MetricError::Config(format!(
+                        "--prometheus-cert-file {} with --prometheus-key-file {} is not a PEM certificate and its private key ({e})",
+                        cert.display(),
+                        key.display()
+                    ))
+                })?;
+                builder = builder.identity(identity);
+            }
+            (None, None) => {}
+            _ => {
+                return Err(MetricError::Config(
+                    "--prometheus-cert-file and --prometheus-key-file go together: give both, or neither"
+                        .to_string(),
+                ));
+            }
+        }
         if args.insecure_skip_tls_verify {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }

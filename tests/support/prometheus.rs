@@ -245,14 +245,26 @@ pub struct PrometheusServer {
     live: Arc<Vec<LiveSeries>>,
     series: Vec<Series>,
     now: i64,
+    /// Prometheus' `--web.config.file`, when it serves HTTPS.
+    web_config: Option<PathBuf>,
 }
 
 impl PrometheusServer {
+    /// [`PrometheusServer::start`] serving HTTPS (and, as the web config says, asking for
+    /// client certificates): Prometheus' own `--web.config.file`.
+    pub fn start_tls(series: Vec<Series>, web_config: &Path) -> Self {
+        Self::start_with(series, Some(web_config.to_path_buf()))
+    }
+
     /// Backfills `series`, starts the exporter and Prometheus, and waits until Prometheus is
     /// ready: the history can be queried at once. Prometheus hands new scrape targets over
     /// in batches every 5 s, so live samples start arriving within about 5 s; call
     /// [`PrometheusServer::wait_until_scraped`] when a test needs them.
     pub fn start(series: Vec<Series>) -> Self {
+        Self::start_with(series, None)
+    }
+
+    fn start_with(series: Vec<Series>, web_config: Option<PathBuf>) -> Self {
         let prometheus = require("prometheus");
         let promtool = require("promtool");
         let dir = temp_dir();
@@ -357,6 +369,7 @@ impl PrometheusServer {
             live,
             series,
             now,
+            web_config,
         };
         server.spawn(&prometheus);
         server
@@ -374,6 +387,11 @@ impl PrometheusServer {
                 self.dir.join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .args(
+                self.web_config
+                    .iter()
+                    .map(|c| format!("--web.config.file={}", c.display())),
+            )
             .args(["--storage.tsdb.retention.time=60d", "--log.level=warn"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
@@ -383,7 +401,9 @@ impl PrometheusServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if http_get(self.port, "/-/ready").is_some_and(|(status, _)| status == 200) {
+            // Plain HTTP to an HTTPS port is answered with 400: it listens.
+            let ready = if self.web_config.is_some() { 400 } else { 200 };
+            if http_get(self.port, "/-/ready").is_some_and(|(status, _)| status == ready) {
                 return;
             }
             if let Some(child) = self.child.as_mut()
@@ -417,7 +437,12 @@ impl PrometheusServer {
 
     /// The base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.web_config.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The wall-clock Unix time that trace instant `at` was mapped to.
