@@ -37,16 +37,21 @@ fi
 echo "== helm: $(command -v helm)"
 helm version --short
 
+# Installs Debian packages, refreshing the package lists only when the first try fails.
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null 2>&1; then
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+  fi
+}
+
 # tests/prometheus.rs runs the real Prometheus server and loads history with promtool; both
 # come with Debian's prometheus package.
 if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
   echo "== installing prometheus and promtool (Debian package prometheus)"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1; then
-    $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
-  fi
+  apt_install prometheus
   # The package starts a system-wide Prometheus on :9090 where systemd runs; the tests start
   # their own on free ports, so it is not needed (and may not be running at all).
 fi
@@ -56,12 +61,7 @@ echo "== prometheus: $(command -v prometheus) ($(prometheus --version 2>&1 | hea
 # the openssl command line (Debian package openssl).
 if ! command -v openssl >/dev/null 2>&1; then
   echo "== installing openssl (Debian package openssl)"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl >/dev/null 2>&1; then
-    $SUDO apt-get update
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssl
-  fi
+  apt_install openssl
 fi
 echo "== openssl: $(command -v openssl) ($(openssl version))"
 

@@ -59,7 +59,7 @@ pub fn run(cli: Cli) -> crate::Result<()> {
     }
 }
 
-pub(crate) fn progress_bar() -> Option<indicatif::ProgressBar> {
+fn progress_bar() -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
@@ -80,4 +80,19 @@ pub(crate) fn parse_quantile(text: &str) -> Result<f64, String> {
             "{text:?} is not a quantile; give a number strictly between 0 and 1, e.g. 0.9"
         )),
     }
+}
+
+/// Runs `work` with a progress bar on a terminal (none when stderr is not one).
+pub(crate) fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(u64, u64)) -> T) -> T {
+    let bar = progress_bar();
+    let result = work(&mut |done, total| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.set_position(done);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result
 }

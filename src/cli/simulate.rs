@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::{parse_quantile, progress_bar};
+use super::{parse_quantile, with_progress};
 use crate::metrics::PrometheusArgs;
 use crate::policy::duration::{parse_positive_seconds, parse_seconds, parse_text};
 use crate::policy::{self, Duration};
@@ -239,16 +239,7 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     if args.frontier {
         return run_frontier(args, &trace, &policy.spec, &config);
     }
-    let bar = progress_bar();
-    let report = sim::run::run(&trace, &policy.spec, &config, &mut |done, total| {
-        if let Some(bar) = &bar {
-            bar.set_length(total);
-            bar.set_position(done);
-        }
-    })?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    let report = with_progress(|progress| sim::run::run(&trace, &policy.spec, &config, progress))?;
     let mut out = std::io::stdout().lock();
     let verdict = sim::run::Verdict::of(&report);
     if args.json {
@@ -344,16 +335,7 @@ fn run_frontier(
     spec: &policy::ScalingPolicySpec,
     config: &SimConfig,
 ) -> crate::Result<()> {
-    let bar = progress_bar();
-    let frontier = sim::frontier::run(trace, spec, config, &mut |done, total| {
-        if let Some(bar) = &bar {
-            bar.set_length(total);
-            bar.set_position(done);
-        }
-    })?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
+    let frontier = with_progress(|progress| sim::frontier::run(trace, spec, config, progress))?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&frontier)?)?;
