@@ -297,24 +297,6 @@ impl Context {
         }
     }
 
-    /// How long to wait when a policy was reconciled less than a sync period ago and its
-    /// spec did not change since: the watch event of the operator's own status write must
-    /// not start the next reconcile at once.
-    pub fn too_soon(
-        &self,
-        namespace: &str,
-        name: &str,
-        generation: Option<i64>,
-        sync: Duration,
-    ) -> Option<Duration> {
-        self.policies.too_soon(namespace, name, generation, sync)
-    }
-
-    /// Records a completed reconcile of the policy at `generation`.
-    pub fn ran(&self, namespace: &str, name: &str, generation: Option<i64>) {
-        self.policies.ran(namespace, name, generation);
-    }
-
     /// Puts back the own `minReplicas` of every HPA whose floor a policy that no longer
     /// exists had raised (a policy deleted in HPAFloor mode).
     pub async fn restore_orphaned_floors(&self, live: &[PolicyKey]) {

@@ -289,20 +289,20 @@ impl Evaluation {
     /// Warning says it once.
     pub fn refused(&mut self, reason: &str, message: String, now: i64) {
         self.write = None;
-        let conditions = &mut self.status.conditions;
-        let generation = self.status.observed_generation;
-        let unchanged = self
+        let again = self
             .before_ready
             .as_ref()
             .is_some_and(|c| c.status == "False" && c.reason == reason);
-        if let (true, Some(mut kept)) = (unchanged, self.before_ready.clone()) {
-            kept.message = message;
-            kept.observed_generation = generation;
-            match conditions.iter_mut().find(|c| c.type_ == condition::READY) {
-                Some(slot) => *slot = kept,
-                None => conditions.push(kept),
-            }
-            return;
+        // The transition is judged against Ready as it was before this evaluation, not
+        // against the True the evaluation just set: put that back, then set the condition.
+        if let (Some(before), Some(slot)) = (
+            self.before_ready.clone(),
+            self.status
+                .conditions
+                .iter_mut()
+                .find(|c| c.type_ == condition::READY),
+        ) {
+            *slot = before;
         }
         set(
             &mut self.status,
@@ -312,8 +312,10 @@ impl Evaluation {
             message.clone(),
             now,
         );
-        self.events
-            .push(event(EventType::Warning, reason, "Scale", message));
+        if !again {
+            self.events
+                .push(event(EventType::Warning, reason, "Scale", message));
+        }
     }
 
     /// Records that [`Evaluation::write`] was made: a scale counts for the rate limits from

@@ -65,11 +65,12 @@ pub async fn gather(
         }
         Err(e) => return Err(e.into()),
     };
+    let name = policy.name_any();
     let hpas = ctx
         .hpas_for(namespace, &spec.target_ref)
         .await
         .iter()
-        .map(|h| hpa_view(h, &policy.name_any()))
+        .map(|h| hpa_view(h, &name))
         .collect();
     let metrics = match ctx.cache_for(policy).await {
         Err(problem) => Err(problem),
@@ -78,7 +79,7 @@ pub async fn gather(
                 &cache,
                 &ctx.policies,
                 namespace,
-                &policy.name_any(),
+                &name,
                 spec,
                 &scale,
                 timing,

@@ -63,7 +63,7 @@ async fn reconcile_inner(
         return Ok(Action::requeue(sync));
     }
     let generation = policy.metadata.generation;
-    if let Some(wait) = ctx.too_soon(namespace, name, generation, sync) {
+    if let Some(wait) = ctx.policies.too_soon(namespace, name, generation, sync) {
         // An invalid spec waits for the user's next change, not for a timer.
         return Ok(if invalid_at(policy.status.as_ref(), generation) {
             Action::await_change()
@@ -98,7 +98,7 @@ async fn reconcile_inner(
             .await
             .map_err(api("writing status"))?;
     }
-    ctx.ran(namespace, name, generation);
+    ctx.policies.ran(namespace, name, generation);
     if let Facts::Read {
         metrics: Ok(observation),
         ..

@@ -66,7 +66,8 @@ impl PolicyStates {
     }
 
     /// How long to wait when the policy was reconciled less than `sync` ago at the same
-    /// generation.
+    /// generation: the watch event of the operator's own status write must not start the
+    /// next reconcile at once.
     pub fn too_soon(
         &self,
         namespace: &str,

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use std::io::{Read, Write};
-
 use crate::support::kube_api::Emulator;
-use crate::support::operator::{NO_PROMETHEUS, Operator, eventually, install_crd};
+use crate::support::operator::{NO_PROMETHEUS, Operator, eventually, fastrand_suffix, install_crd};
+use crate::support::prometheus::http_get;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -25,12 +24,6 @@ fn unreachable_kubeconfig() -> std::path::PathBuf {
     )
     .expect("write a kubeconfig");
     path
-}
-
-fn fastrand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64)
 }
 
 fn elect(identity: &'static str) -> Vec<&'static str> {
@@ -101,19 +94,6 @@ async fn sigterm_ends_it_while_the_crd_is_not_installed_and_the_lease_is_release
     );
 }
 
-/// The status code of `GET path` on `addr`.
-fn http_status(addr: &str, path: &str) -> Option<u16> {
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_turns_ready_once_the_policy_watch_has_synced() {
     let emu = Emulator::start().await;
@@ -123,10 +103,15 @@ async fn readyz_turns_ready_once_the_policy_watch_has_synced() {
         op.telemetry_addr()
     })
     .await;
+    let port: u16 = addr
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
     // Once never: the controller and the janitor both waited on the store, and only one
     // of two waiters is ever woken.
     eventually(LIMIT, "/readyz answering 200", || async {
-        (http_status(&addr, "/readyz") == Some(200)).then_some(())
+        (http_get(port, "/readyz").map(|(status, _)| status) == Some(200)).then_some(())
     })
     .await;
     assert!(

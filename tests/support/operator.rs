@@ -128,7 +128,8 @@ impl Drop for Operator {
     }
 }
 
-fn fastrand_suffix() -> u64 {
+/// A suffix that keeps temporary file names of one test process apart.
+pub fn fastrand_suffix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64 % 1_000_000_007)

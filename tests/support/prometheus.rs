@@ -515,7 +515,8 @@ fn config(exporter: SocketAddr) -> String {
 }
 
 /// A plain HTTP/1.0 GET on loopback, for readiness checks outside any runtime.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+/// `GET path` on 127.0.0.1:`port`: the status and the body.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
