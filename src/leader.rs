@@ -47,6 +47,7 @@ pub struct LeaderArgs {
     #[arg(
         long,
         value_name = "NAMESPACE",
+        allow_hyphen_values = true, value_parser = crate::cli::parse_namespace,
         env = "PRESCALER_LEADER_ELECTION_NAMESPACE"
     )]
     pub leader_election_namespace: Option<String>,
@@ -55,14 +56,15 @@ pub struct LeaderArgs {
         long,
         default_value = "prescaler",
         value_name = "NAME",
+        allow_hyphen_values = true, value_parser = crate::cli::parse_object_name,
         env = "PRESCALER_LEADER_ELECTION_ID"
     )]
     pub leader_election_id: String,
     /// How long a leader holds the Lease without renewing it; a standby takes over after that.
-    #[arg(long, default_value = "15s", value_parser = parse_seconds, env = "PRESCALER_LEASE_DURATION")]
+    #[arg(long, default_value = "15s", allow_hyphen_values = true, value_parser = parse_seconds, env = "PRESCALER_LEASE_DURATION")]
     pub lease_duration: u64,
     /// How often the leader renews the Lease and a standby tries to acquire it.
-    #[arg(long, default_value = "2s", value_parser = parse_seconds, env = "PRESCALER_LEASE_RENEW_PERIOD")]
+    #[arg(long, default_value = "2s", allow_hyphen_values = true, value_parser = parse_seconds, env = "PRESCALER_LEASE_RENEW_PERIOD")]
     pub lease_renew_period: u64,
     /// This process's name in the Lease (default: `$POD_NAME`, else the host name and pid).
     #[arg(long, value_name = "NAME", env = "PRESCALER_IDENTITY")]

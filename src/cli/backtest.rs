@@ -29,19 +29,19 @@ pub struct BacktestArgs {
     #[arg(long, env = "PRESCALER_TRACE")]
     pub trace: PathBuf,
     /// Length of the scored planning window after the lead time.
-    #[arg(long, default_value = "15m", value_parser = parse_positive_seconds, env = "PRESCALER_HORIZON")]
+    #[arg(long, default_value = "15m", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_HORIZON")]
     pub horizon: u64,
     /// Time between a forecast and the start of the scored window (pod start-up time).
-    #[arg(long, default_value = "2m", value_parser = parse_seconds, env = "PRESCALER_LEAD")]
+    #[arg(long, default_value = "2m", allow_hyphen_values = true, value_parser = parse_seconds, env = "PRESCALER_LEAD")]
     pub lead: u64,
     /// History each forecast may use.
-    #[arg(long, default_value = "7d", value_parser = parse_positive_seconds, env = "PRESCALER_HISTORY")]
+    #[arg(long, default_value = "7d", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_HISTORY")]
     pub history: u64,
     /// Quantile scored by pinball loss and coverage.
     #[arg(long, default_value_t = 0.9, value_parser = parse_quantile, env = "PRESCALER_QUANTILE")]
     pub quantile: f64,
     /// Time between rolling origins.
-    #[arg(long, default_value = "1h", value_parser = parse_positive_seconds, env = "PRESCALER_ORIGIN_EVERY")]
+    #[arg(long, default_value = "1h", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_ORIGIN_EVERY")]
     pub origin_every: u64,
     /// Models to compare, comma-separated: auto, seasonal-naive, holt-winters, ets, mstl, linear, phpa.
     #[arg(

@@ -82,6 +82,36 @@ pub(crate) fn parse_quantile(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses a Unix time in whole seconds, as the traces' timestamps are written.
+pub(crate) fn parse_unix_seconds(text: &str) -> Result<i64, String> {
+    text.trim().parse::<i64>().map_err(|_| {
+        format!("{text:?} is not a Unix time in whole seconds, e.g. 804556800 for 1995-07-01 (`date -u -d 1995-07-01 +%s` prints it)")
+    })
+}
+
+/// Parses a Kubernetes namespace name (an RFC 1123 label), so a typo is refused at start
+/// rather than retried against the API server for ever.
+pub(crate) fn parse_namespace(text: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !text.starts_with('-')
+        && !text.ends_with('-');
+    ok.then(|| text.to_string()).ok_or_else(|| {
+        format!("{text:?} is not a namespace name: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit")
+    })
+}
+
+/// Parses a Kubernetes object name (an RFC 1123 subdomain), e.g. a Lease's.
+pub(crate) fn parse_object_name(text: &str) -> Result<String, String> {
+    let ok = (1..=253).contains(&text.len())
+        && text.split('.').all(|part| parse_namespace(part).is_ok());
+    ok.then(|| text.to_string()).ok_or_else(|| {
+        format!("{text:?} is not an object name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit")
+    })
+}
+
 /// Runs `work` with a progress bar on a terminal (none when stderr is not one).
 pub(crate) fn with_progress<T>(work: impl FnOnce(&mut dyn FnMut(u64, u64)) -> T) -> T {
     let bar = progress_bar();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::{parse_quantile, with_progress};
+use super::{parse_quantile, parse_unix_seconds, with_progress};
 use crate::metrics::PrometheusArgs;
 use crate::policy::duration::{parse_positive_seconds, parse_seconds, parse_text};
 use crate::policy::{self, Duration};
@@ -30,6 +30,11 @@ struct SimulateJson<'a> {
 pub const DEFAULT_TRACE: &str = "examples/traces/nasa_http_jul1995_1min.csv";
 /// The policy `simulate` uses by default.
 pub const DEFAULT_POLICY: &str = "examples/web-requestrate.yaml";
+/// A peak this many times the 99th percentile is taken for an outlier (the bundled traces'
+/// peaks are within a few times theirs).
+const OUTLIER_RATIO: f64 = 20.0;
+/// The default policy's text, used when [`DEFAULT_POLICY`] is not there to read.
+const DEFAULT_POLICY_YAML: &str = include_str!("../../examples/web-requestrate.yaml");
 
 /// Options of `prescaler simulate`.
 #[derive(Debug, Args)]
@@ -51,10 +56,10 @@ pub struct SimulateArgs {
     )]
     pub query: Option<String>,
     /// With --prometheus: how much history to read, ending now.
-    #[arg(long, default_value = "14d", value_parser = parse_positive_seconds, env = "PRESCALER_HISTORY")]
+    #[arg(long, default_value = "14d", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_HISTORY")]
     pub history: u64,
     /// With --prometheus: resolution of the history read.
-    #[arg(long, default_value = "1m", value_parser = parse_positive_seconds, env = "PRESCALER_STEP")]
+    #[arg(long, default_value = "1m", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_STEP")]
     pub step: u64,
     /// ScalingPolicy YAML; its first RequestRate or PromQL metric stands for the trace.
     #[arg(long, default_value = DEFAULT_POLICY, env = "PRESCALER_POLICY")]
@@ -72,25 +77,25 @@ pub struct SimulateArgs {
     #[arg(long, env = "PRESCALER_P95_PODS", allow_negative_numbers = true)]
     pub p95_pods: Option<f64>,
     /// Time from requesting a pod to it being Ready.
-    #[arg(long, default_value = "2m", value_parser = parse_seconds, env = "PRESCALER_STARTUP")]
+    #[arg(long, default_value = "2m", allow_hyphen_values = true, value_parser = parse_seconds, env = "PRESCALER_STARTUP")]
     pub startup: u64,
     /// Time between decisions.
-    #[arg(long, default_value = "15s", value_parser = parse_positive_seconds, env = "PRESCALER_SYNC")]
+    #[arg(long, default_value = "15s", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_SYNC")]
     pub sync: u64,
     /// Per-replica target as a fraction of a pod's capacity (HPA users typically aim at 0.8).
     #[arg(long, default_value_t = 0.8, value_parser = parse_quantile, env = "PRESCALER_TARGET_UTILIZATION", allow_negative_numbers = true)]
     pub target_utilization: f64,
     /// Start of the simulated range, Unix seconds (default: once the policy's history is available).
-    #[arg(long, env = "PRESCALER_FROM")]
+    #[arg(long, env = "PRESCALER_FROM", value_parser = parse_unix_seconds, allow_negative_numbers = true)]
     pub from: Option<i64>,
     /// End of the simulated range, Unix seconds (default: the trace's end).
-    #[arg(long, env = "PRESCALER_TO")]
+    #[arg(long, env = "PRESCALER_TO", value_parser = parse_unix_seconds, allow_negative_numbers = true)]
     pub to: Option<i64>,
     /// Where to write the SVG plot [default: simulate.svg, or none with --json].
     #[arg(long, env = "PRESCALER_SVG")]
     pub svg: Option<PathBuf>,
     /// Override the policy's `forecast.leadTime` (e.g. to try the real pod start-up time).
-    #[arg(long, value_parser = parse_text, env = "PRESCALER_LEAD_TIME")]
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_text, env = "PRESCALER_LEAD_TIME")]
     pub lead_time: Option<Duration>,
     /// Override the policy's `forecast.quantile`.
     #[arg(long, value_parser = parse_quantile, env = "PRESCALER_QUANTILE", allow_negative_numbers = true)]
@@ -156,6 +161,11 @@ fn plot_error(path: &std::path::Path) -> impl FnOnce(sim::svg::PlotError) -> cra
 pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     let trace = match &args.prometheus.url {
         Some(_) => trace_from_prometheus(args)?,
+        None if args.trace.as_os_str() == DEFAULT_TRACE && !args.trace.exists() => {
+            return Err(crate::Error::Usage(format!(
+                "the default trace {DEFAULT_TRACE} is read from a checkout of prescaler; run from its root, or give --trace FILE (`timestamp,value` rows)"
+            )));
+        }
         None => Trace::load(&args.trace)?,
     };
     if let Some(warning) = trace.gap_warning() {
@@ -166,6 +176,12 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
+        if path.as_os_str().is_empty() || path.is_dir() {
+            return Err(crate::Error::Usage(format!(
+                "--svg {:?} is not a file name; give e.g. --svg plot.svg",
+                path.display().to_string()
+            )));
+        }
         if !dir.is_dir() {
             return Err(crate::Error::Usage(format!(
                 "--svg {}: the directory {} does not exist; create it or write the plot elsewhere",
@@ -175,11 +191,15 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         }
     }
     let path = || args.policy.clone();
-    let policy_text =
-        std::fs::read_to_string(&args.policy).map_err(|source| crate::Error::PolicyFile {
+    // The default policy is built in, so `simulate` works outside a checkout too.
+    let policy_text = if args.policy.as_os_str() == DEFAULT_POLICY && !args.policy.exists() {
+        DEFAULT_POLICY_YAML.to_string()
+    } else {
+        policy::read_policy_file(&args.policy).map_err(|source| crate::Error::PolicyFile {
             path: path(),
             source,
-        })?;
+        })?
+    };
     let policy = policy::ScalingPolicy::from_yaml(&policy_text).map_err(|source| {
         crate::Error::PolicyYaml {
             path: path(),
@@ -217,10 +237,17 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
                 "--p95-pods must be > 0 (got {n})"
             )));
         }
-        (None, None) => (
-            sim::run::capacity_for_peak(&trace, 20.0),
-            " (chosen so the trace's peak needs 20 pods; set --capacity-per-pod)".to_string(),
-        ),
+        (None, None) => {
+            if let Some(ratio) = sim::run::peak_over_p99(&trace).filter(|r| *r > OUTLIER_RATIO) {
+                eprintln!(
+                    "warning: the trace's peak is {ratio:.0}× its 99th percentile, so one outlier sets the capacity and the rest of the trace barely needs a pod; check that row, or set --p95-pods or --capacity-per-pod"
+                );
+            }
+            (
+                sim::run::capacity_for_peak(&trace, 20.0),
+                " (chosen so the trace's peak needs 20 pods; set --capacity-per-pod)".to_string(),
+            )
+        }
     };
     if !(capacity > 0.0 && capacity.is_finite()) {
         return Err(crate::Error::Usage(format!(

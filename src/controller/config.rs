@@ -18,10 +18,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", env = "PRESCALER_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// Watch ScalingPolicies in this namespace only (default: all namespaces).
-    #[arg(long, value_name = "NAMESPACE", env = "PRESCALER_NAMESPACE")]
+    #[arg(long, value_name = "NAMESPACE", allow_hyphen_values = true, value_parser = crate::cli::parse_namespace, env = "PRESCALER_NAMESPACE")]
     pub namespace: Option<String>,
     /// Time between reconciles of a policy, unless its `spec.syncPeriod` says otherwise.
-    #[arg(long, default_value = "15s", value_parser = parse_positive_seconds, env = "PRESCALER_SYNC_PERIOD")]
+    #[arg(long, default_value = "15s", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_SYNC_PERIOD")]
     pub sync_period: u64,
     /// Policies reconciled at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), env = "PRESCALER_CONCURRENCY")]

@@ -88,7 +88,7 @@ pub struct PrometheusArgs {
     )]
     pub insecure_skip_tls_verify: bool,
     /// Timeout of one HTTP request.
-    #[arg(long = "prometheus-timeout", id = "prometheus_timeout", value_name = "DURATION", default_value = "10s", value_parser = crate::policy::duration::parse_positive_seconds, env = "PRESCALER_PROMETHEUS_TIMEOUT")]
+    #[arg(long = "prometheus-timeout", id = "prometheus_timeout", value_name = "DURATION", default_value = "10s", allow_hyphen_values = true, value_parser = crate::policy::duration::parse_positive_seconds, env = "PRESCALER_PROMETHEUS_TIMEOUT")]
     pub timeout: u64,
     /// Retries of a request that failed with a connection error or a 5xx (never on 4xx).
     #[arg(
@@ -96,6 +96,7 @@ pub struct PrometheusArgs {
         id = "prometheus_retries",
         value_name = "N",
         default_value_t = 2,
+        allow_negative_numbers = true,
         env = "PRESCALER_PROMETHEUS_RETRIES"
     )]
     pub retries: u32,
@@ -105,12 +106,14 @@ pub struct PrometheusArgs {
         id = "prometheus_concurrency",
         value_name = "N",
         default_value_t = 8,
+        value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from),
+        allow_negative_numbers = true,
         env = "PRESCALER_PROMETHEUS_CONCURRENCY"
     )]
     pub concurrency: usize,
     /// Longest a policy's reads may take in one reconcile, retries and back-off included;
     /// past it the read fails with a Timeout and the policy's fallback applies.
-    #[arg(long = "prometheus-deadline", id = "prometheus_deadline", value_name = "DURATION", default_value = "30s", value_parser = crate::policy::duration::parse_positive_seconds, env = "PRESCALER_PROMETHEUS_DEADLINE")]
+    #[arg(long = "prometheus-deadline", id = "prometheus_deadline", value_name = "DURATION", default_value = "30s", allow_hyphen_values = true, value_parser = crate::policy::duration::parse_positive_seconds, env = "PRESCALER_PROMETHEUS_DEADLINE")]
     pub deadline: u64,
     /// Consecutive failed reads (unreachable, 5xx, timeout) that open the circuit breaker:
     /// reads then fail at once, without asking Prometheus, until the cool-down ends.
@@ -119,11 +122,12 @@ pub struct PrometheusArgs {
         id = "prometheus_breaker_failures",
         value_name = "N",
         default_value_t = 5,
+        allow_negative_numbers = true,
         env = "PRESCALER_PROMETHEUS_BREAKER_FAILURES"
     )]
     pub breaker_failures: u32,
     /// How long an open circuit breaker waits before letting one probe through.
-    #[arg(long = "prometheus-breaker-cooldown", id = "prometheus_breaker_cooldown", value_name = "DURATION", default_value = "30s", value_parser = crate::policy::duration::parse_seconds, env = "PRESCALER_PROMETHEUS_BREAKER_COOLDOWN")]
+    #[arg(long = "prometheus-breaker-cooldown", id = "prometheus_breaker_cooldown", value_name = "DURATION", default_value = "30s", allow_hyphen_values = true, value_parser = crate::policy::duration::parse_seconds, env = "PRESCALER_PROMETHEUS_BREAKER_COOLDOWN")]
     pub breaker_cooldown: u64,
 }
 

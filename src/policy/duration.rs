@@ -20,10 +20,17 @@ pub struct Duration(String);
 
 /// Why a duration string could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{0:?} is not a duration; write a whole number and one unit of s, m, h or d, e.g. \"90s\", \"5m\", \"7d\""
-)]
+#[error("{}", describe(.0))]
 pub struct DurationError(pub String);
+
+fn describe(text: &str) -> String {
+    let fix = "write a whole number and one unit of s, m, h or d, e.g. \"90s\", \"5m\", \"7d\"";
+    if text.starts_with('-') {
+        format!("{text:?} is negative; a duration is 0 or more: {fix}")
+    } else {
+        format!("{text:?} is not a duration; {fix}")
+    }
+}
 
 /// Parses a one-unit duration that must be longer than zero, for a command-line flag.
 pub fn parse_positive_seconds(text: &str) -> Result<u64, String> {

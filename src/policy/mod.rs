@@ -37,13 +37,96 @@ pub enum PolicyFileError {
     Shape(String),
 }
 
+/// The largest policy file read: an object stored by Kubernetes is at most 1.5 MiB.
+pub const MAX_POLICY_BYTES: u64 = 1536 * 1024;
+/// The deepest nesting of `[`/`{` a policy file may have; the spec itself needs six.
+pub const MAX_POLICY_NESTING: usize = 64;
+
+/// Reads a policy file, refusing one larger than [`MAX_POLICY_BYTES`] (`/dev/zero`, a
+/// trace given by mistake) before it is held in memory.
+pub fn read_policy_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_POLICY_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_POLICY_BYTES {
+        return Err(std::io::Error::other(format!(
+            "larger than {} KiB, the most Kubernetes stores for one object; is it a policy?",
+            MAX_POLICY_BYTES >> 10
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
+/// The line of the first `[` or `{` nested deeper than `limit`, outside quotes and
+/// comments. Checked before parsing: a YAML parser takes tens of seconds to reach its
+/// own recursion limit on 100,000 levels.
+fn too_deep(text: &str, limit: usize) -> Option<usize> {
+    let (mut depth, mut line) = (0usize, 1usize);
+    let (mut quote, mut comment, mut previous) = (None::<char>, false, '\n');
+    for c in text.chars() {
+        match (quote, c) {
+            (_, '\n') => {
+                line += 1;
+                comment = false;
+            }
+            _ if comment => {}
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') if previous.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > limit {
+                    return Some(line);
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
+    }
+    None
+}
+
 impl ScalingPolicy {
     /// Reads a policy from YAML (one document), e.g. a file given to `simulate --policy`.
     /// Strict where an API server would be lenient: the kind and apiVersion must be
     /// ScalingPolicy's, and a field the schema does not have (`quantil:`, a misspelt
     /// `minReplica:`) is an error naming its path rather than a default silently used.
     pub fn from_yaml(text: &str) -> Result<Self, PolicyFileError> {
-        let value: serde_json::Value = serde_norway::from_str(text)?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if text.trim().is_empty() {
+            return Err(PolicyFileError::Shape(
+                "the file is empty; it should hold one ScalingPolicy (see examples/)".into(),
+            ));
+        }
+        if let Some(line) = too_deep(text, MAX_POLICY_NESTING) {
+            return Err(PolicyFileError::Shape(format!(
+                "line {line}: nested deeper than {MAX_POLICY_NESTING} levels; a ScalingPolicy needs fewer than ten"
+            )));
+        }
+        let value: serde_json::Value = serde_norway::from_str(text).map_err(|e| {
+            if let Some(i) = text.lines().position(|l| l.starts_with('\t')) {
+                return PolicyFileError::Shape(format!(
+                    "{e}: line {} is indented with a tab; YAML indents with spaces only",
+                    i + 1
+                ));
+            }
+            if e.to_string().contains("more than one document") {
+                return PolicyFileError::Shape(format!(
+                    "holds {} YAML documents; give one ScalingPolicy per file",
+                    documents(text)
+                ));
+            }
+            e.into()
+        })?;
         let api_version = <Self as kube::Resource>::api_version(&()).into_owned();
         let (found_version, found_kind) = (
             value["apiVersion"].as_str().unwrap_or(""),
@@ -66,6 +149,16 @@ impl ScalingPolicy {
         }
         Ok(serde_norway::from_str(text)?)
     }
+}
+
+/// How many documents a YAML text holds that parses as several.
+fn documents(text: &str) -> usize {
+    use serde::Deserialize;
+    serde_norway::Deserializer::from_str(text)
+        .take(1_000)
+        .map(serde::de::IgnoredAny::deserialize)
+        .take_while(Result::is_ok)
+        .count()
 }
 
 /// The paths in `value` that `schema` (OpenAPI, as in the CRD) has no property for.
@@ -133,5 +226,32 @@ mod tests {
             err.contains("kind: ScalingPolicy") && err.contains("\"List\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing_and_quoted_brackets_do_not_count() {
+        let deep = format!(
+            "{BASE}  x: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = ScalingPolicy::from_yaml(&deep).unwrap_err().to_string();
+        assert!(
+            err.contains("line 11: nested deeper than 64 levels"),
+            "{err}"
+        );
+        let quoted = BASE.replace("query: q", &format!("query: '{}'", "{".repeat(100)));
+        assert!(ScalingPolicy::from_yaml(&quoted).is_ok());
+        let commented = format!("{BASE}# {}\n", "[".repeat(100));
+        assert!(ScalingPolicy::from_yaml(&commented).is_ok());
+    }
+
+    #[test]
+    fn a_policy_file_larger_than_kubernetes_stores_is_refused_unread() {
+        let path = std::env::temp_dir().join(format!("prescaler-big-{}.yaml", std::process::id()));
+        std::fs::write(&path, vec![b'#'; MAX_POLICY_BYTES as usize + 1]).unwrap();
+        let err = read_policy_file(&path).unwrap_err().to_string();
+        std::fs::remove_file(&path).ok();
+        assert!(err.contains("larger than 1536 KiB"), "{err}");
     }
 }

@@ -108,6 +108,16 @@ pub fn capacity_for_peak(trace: &Trace, pods: f64) -> f64 {
     load.rates().iter().copied().fold(0.0, f64::max) / pods
 }
 
+/// How many times the trace's 99th-percentile load its peak is (`None` when that is 0):
+/// far above 1, one outlier row would set a capacity chosen from the peak.
+pub fn peak_over_p99(trace: &Trace) -> Option<f64> {
+    let load = Load::from_trace(&trace.series);
+    let mut rates = load.rates().to_vec();
+    let peak = rates.iter().copied().fold(0.0, f64::max);
+    let p99 = crate::forecast::calibrate::quantile(&mut rates, 0.99);
+    (p99 > 0.0).then(|| peak / p99)
+}
+
 /// Capacity per pod such that the trace's 95th-percentile load needs `pods` pods.
 pub fn capacity_for_p95(trace: &Trace, pods: f64) -> f64 {
     let load = Load::from_trace(&trace.series);
@@ -125,7 +135,7 @@ pub enum SimError {
     NoLoadMetric,
     /// Nothing to simulate.
     #[error(
-        "the time range holds no sync period: trace runs {start}..{end}, simulated range {from}..{to}"
+        "the time range holds no sync period: trace runs {start}..{end}, simulated range {from}..{to}; set --from and --to inside the trace, with --sync shorter than the range"
     )]
     EmptyRange {
         /// Trace start.

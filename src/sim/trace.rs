@@ -129,6 +129,12 @@ impl Trace {
                     i + 1
                 )));
             }
+            if v < 0.0 {
+                return Err(shape(format!(
+                    "line {}: the value {v} is negative; a load (requests, cores, bytes) is 0 or more",
+                    i + 1
+                )));
+            }
             if t >= MILLISECONDS_FROM {
                 return Err(shape(format!(
                     "line {}: timestamp {t} is far in the future as seconds; are the timestamps in milliseconds? Divide them by 1000",
