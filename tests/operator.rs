@@ -18,3 +18,5 @@ mod leader;
 mod malformed;
 #[path = "operator/shutdown.rs"]
 mod shutdown;
+#[path = "operator/targets.rs"]
+mod targets;

@@ -390,6 +390,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_clock_that_jumps_either_way_refetches_a_window_ending_at_the_new_now() {
+        let cache = HistoryCache::new(Ramp::default());
+        let now = 1_700_000_000;
+        let day = 86_400;
+        cache
+            .history(&key("http"), "q", day, 60, now)
+            .await
+            .unwrap();
+        for jumped in [now - 3_600, now + 2 * day as i64] {
+            let s = cache
+                .history(&key("http"), "q", day, 60, jumped)
+                .await
+                .unwrap();
+            let end = jumped.div_euclid(60) * 60;
+            assert_eq!(s.len() as u64, day / 60 + 1, "a whole window, not a gap");
+            let last = *s.values.last().unwrap();
+            let expected = end as f64 / 60.0;
+            assert!(
+                (last - expected).abs() <= expected * 1e-6,
+                "ends at the new now: {last} vs {expected}"
+            );
+        }
+    }
+
+    #[tokio::test]
     async fn a_window_beyond_the_bound_is_refused() {
         let cache = HistoryCache::new(Ramp::default());
         let err = cache

@@ -172,6 +172,7 @@ fn hold(metrics: &[MetricInput], headroom_percent: f64) -> Option<i32> {
 /// Decides the replica count and updates the memory of recommendations. A change it asks
 /// for is remembered by [`record_scale`] once it was made.
 pub fn decide(inputs: &Inputs<'_>, state: &mut PlanState) -> ScaleDecision {
+    bring_forward(state, inputs.now);
     let readings: Vec<Option<Reading>> = inputs.metrics.iter().map(|m| m.reading).collect();
     let reactive = reactive(&readings, inputs.current, inputs.ready, inputs.tolerance);
     let Some(reactive_replicas) = reactive.replicas() else {
@@ -304,6 +305,18 @@ pub fn record_scale(state: &mut PlanState, now: i64, from: i32, to: i32) {
             time: now,
             change: -change,
         });
+    }
+}
+
+/// Entries stamped after `now` (the clock went back, or status came from a node whose clock
+/// runs ahead) count as made now, so they hold a window or a rate limit for its length, not
+/// for its length plus the jump.
+fn bring_forward(state: &mut PlanState, now: i64) {
+    for r in &mut state.recommendations {
+        r.time = r.time.min(now);
+    }
+    for e in state.up_events.iter_mut().chain(&mut state.down_events) {
+        e.time = e.time.min(now);
     }
 }
 
@@ -543,6 +556,30 @@ mod tests {
         assert_eq!(
             (d.replicas, d.limited_by, d.reason),
             (50, Some(Limit::MaxReplicas), Reason::MetricsUnavailableHold)
+        );
+    }
+
+    #[test]
+    fn a_clock_jumped_back_an_hour_holds_the_window_for_its_length_not_an_hour_more() {
+        let behavior = ResolvedBehavior::resolve(None);
+        let fallback = Fallback::default();
+        let metrics = [metric_with(20.0, None)];
+        let mut state = PlanState::default();
+        // Made at 1,000 + 3,600 by a clock an hour ahead; the clock now reads 1,000.
+        state.recommendations.push(Recommendation {
+            time: 4_600,
+            replicas: 10,
+        });
+        let mut at = |now: i64| {
+            let mut i = inputs(&metrics, &behavior, &fallback, 10);
+            i.now = now;
+            decide(&i, &mut state).replicas
+        };
+        assert_eq!(at(1_000), 10, "inside the 300 s window: held");
+        assert_eq!(
+            at(1_301),
+            2,
+            "the window has passed since the clock said 1,000"
         );
     }
 }

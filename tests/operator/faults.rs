@@ -393,3 +393,109 @@ async fn a_forbidden_scale_write_is_said_once_not_retried_blindly() {
         .count();
     assert_eq!(warnings, 1, "one Warning while it stays refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_410_gone_on_the_policy_watch_relists_and_keeps_serving() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 1);
+    seed_policy(&emu, floor_policy("web", "web", "Auto", 3));
+    let op = Operator::start(&emu, NO_PROMETHEUS, "gone", &["--leader-elect=false"]);
+    eventually(LIMIT, "web served", || async {
+        (deployment_replicas(&emu, "web") == 3).then_some(())
+    })
+    .await;
+    // The next watch requests are told their resourceVersion is too old, as after an
+    // etcd compaction; the operator must list again rather than stop or spin.
+    let before = emu.count_requests("GET", "/scalingpolicies");
+    emu.fail_next("GET", "/scalingpolicies", 2, 410);
+    emu.cut_watches();
+    seed_deployment(&emu, "api", 1);
+    seed_policy(&emu, floor_policy("api", "api", "Auto", 2));
+    eventually(
+        LIMIT,
+        "a policy created after the 410 is served",
+        || async { (deployment_replicas(&emu, "api") == 2).then_some(()) },
+    )
+    .await;
+    let after = emu.count_requests("GET", "/scalingpolicies");
+    assert!(
+        after - before < 20,
+        "re-listed without a tight loop: {} requests",
+        after - before
+    );
+    assert_eq!(deployment_replicas(&emu, "web"), 3, "nothing lost");
+    assert!(!op.logs().contains("panicked"), "{}", op.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_api_server_delays_but_does_not_break_reconciles() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 1);
+    seed_policy(&emu, floor_policy("web", "web", "Auto", 5));
+    // Every request, watches and Lease renewals included, waits 1.5 s.
+    emu.add_latency("*", "/", Duration::from_millis(1_500));
+    let op = Operator::start(&emu, NO_PROMETHEUS, "slow-api", &[]);
+    let p = eventually(LIMIT, "web scaled and its status written", || async {
+        let p = get_policy(&emu, "web").await;
+        (deployment_replicas(&emu, "web") == 5 && p["status"]["desiredReplicas"] == 5).then_some(p)
+    })
+    .await;
+    assert_eq!(
+        condition(&p, "MetricsAvailable").unwrap()["status"],
+        "False"
+    );
+    let scaled_up = || async {
+        let events = events_for(&emu, "web").await;
+        events.iter().filter(|e| e.1 == "ScaledUp").count()
+    };
+    eventually(LIMIT, "the ScaledUp Event", || async {
+        (scaled_up().await > 0).then_some(())
+    })
+    .await;
+    emu.clear_faults();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(scaled_up().await, 1, "one write despite the slowness");
+    assert!(!op.logs().contains("panicked"), "{}", op.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_mid_write_converges_after_a_restart_without_losing_status() {
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    seed_deployment(&emu, "web", 1);
+    seed_policy(&emu, floor_policy("web", "web", "Auto", 4));
+    // The write to /scale hangs long enough to kill the process while it is in flight, as
+    // the OOM killer (SIGKILL) would.
+    emu.add_latency("PATCH", "/deployments/web/scale", Duration::from_secs(8));
+    let mut op = Operator::start(
+        &emu,
+        NO_PROMETHEUS,
+        "mid-write-1",
+        &["--leader-elect=false"],
+    );
+    eventually(LIMIT, "the write in flight", || async {
+        (emu.count_requests("PATCH", "/deployments/web/scale") >= 1).then_some(())
+    })
+    .await;
+    op.kill();
+    emu.clear_faults();
+    let _op = Operator::start(
+        &emu,
+        NO_PROMETHEUS,
+        "mid-write-2",
+        &["--leader-elect=false"],
+    );
+    let p = eventually(LIMIT, "scaled and reported by the new process", || async {
+        let p = get_policy(&emu, "web").await;
+        (deployment_replicas(&emu, "web") == 4 && p["status"]["currentReplicas"] == 4).then_some(p)
+    })
+    .await;
+    assert_eq!(p["status"]["desiredReplicas"], 4);
+    assert_eq!(
+        condition(&p, "MetricsAvailable").unwrap()["status"],
+        "False",
+        "the fallback still said so"
+    );
+}

@@ -271,3 +271,88 @@ async fn a_restarted_operator_keeps_the_stabilization_window() {
         "Stabilizing"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_live_metrics_the_one_needing_more_decides_and_forecast_only_writes_nothing() {
+    let _serial = SERIAL.lock().await;
+    // Two request rates of one workload, ten minutes of history each (no forecast yet: the
+    // HPA algorithm decides per metric, the larger count wins).
+    let series = |job: &str| {
+        let mut s = Series::new("http_requests_total", &[("job", job)], &nasa(), AT).history(600);
+        s.sample_every = 5;
+        s
+    };
+    let prometheus = PrometheusServer::start(vec![series("web"), series("grpc")]);
+    prometheus.set_rate(0, 0.2);
+    prometheus.set_rate(1, 1.0);
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    emu.run_workload_controller(Duration::from_millis(200));
+    seed_deployment(&emu, "web", 1);
+    let rate = |job: &str| format!(r#"sum(rate(http_requests_total{{job="{job}"}}[15s]))"#);
+    let mut p = policy("web", "web", "Auto", &rate("web"), 0.1);
+    p["spec"]["metrics"] = json!([
+        {"type": "RequestRate", "name": "http", "requestRate": {"query": rate("web"), "targetPerReplica": 0.1}},
+        {"type": "RequestRate", "name": "grpc", "requestRate": {"query": rate("grpc"), "targetPerReplica": 0.1}}
+    ]);
+    p["spec"]["forecast"] = json!({"step": "5s", "history": "1h", "minHistory": "1h"});
+    p["spec"]["behavior"] = json!({
+        "scaleUp": {"policies": [{"type": "Pods", "value": 100, "periodSeconds": 1}]}
+    });
+    seed_policy(&emu, p);
+    prometheus.wait_until_scraped();
+    let _op = Operator::start(
+        &emu,
+        &prometheus.url(),
+        "two-metrics",
+        &["--leader-elect=false"],
+    );
+    // http alone needs 2 (0.2 / 0.1), grpc 10 (1.0 / 0.1): grpc decides.
+    let p = eventually(LIMIT, "scaled to what grpc needs", || async {
+        let p = get_policy(&emu, "web").await;
+        (replicas(&emu, "web", "spec") >= 10 && p["status"]["metrics"].as_array()?.len() == 2)
+            .then_some(p)
+    })
+    .await;
+    let n = replicas(&emu, "web", "spec");
+    assert!(n <= 11, "grpc's count, not more: {n} {}", p["status"]);
+    let metrics = p["status"]["metrics"].as_array().unwrap();
+    let current = |name: &str| {
+        metrics.iter().find(|m| m["name"] == name).unwrap()["current"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((0.15..0.25).contains(&current("http")), "{metrics:?}");
+    assert!((0.9..1.1).contains(&current("grpc")), "{metrics:?}");
+    assert_eq!(condition(&p, "MetricsAvailable").unwrap()["status"], "True");
+
+    // ForecastOnly on live metrics: the doubled grpc load shows in status, nothing is written.
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        emu.client().await,
+        "default",
+        &kube::discovery::ApiResource::erase::<prescaler::policy::ScalingPolicy>(&()),
+    );
+    api.patch(
+        "web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"spec": {"mode": "ForecastOnly"}})),
+    )
+    .await
+    .expect("mode changed");
+    let writes = emu.count_requests("PATCH", "/deployments/web/scale");
+    prometheus.set_rate(1, 2.0);
+    eventually(LIMIT, "the doubled load computed, not written", || async {
+        let p = get_policy(&emu, "web").await;
+        (p["status"]["desiredReplicas"].as_i64()? >= 20).then_some(())
+    })
+    .await;
+    assert_eq!(
+        replicas(&emu, "web", "spec"),
+        n,
+        "ForecastOnly wrote nothing"
+    );
+    assert_eq!(
+        emu.count_requests("PATCH", "/deployments/web/scale"),
+        writes
+    );
+}
