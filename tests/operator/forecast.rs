@@ -356,3 +356,114 @@ async fn of_two_live_metrics_the_one_needing_more_decides_and_forecast_only_writ
         writes
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hpa_floor_on_a_real_forecast_survives_a_leader_failover() {
+    let _serial = SERIAL.lock().await;
+    let trace = TraceRate::load(&nasa());
+    let series =
+        Series::new("http_requests_total", &[("job", "web")], &nasa(), AT).history(3 * DAY + 3600);
+    let prometheus = PrometheusServer::start(vec![series]);
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    let current = (trace.mean(AT - 60, AT) / PER_REPLICA).ceil() as i32;
+    seed_deployment(&emu, "web", current);
+    crate::support::operator::seed_hpa(&emu, "web-hpa", "web", current);
+    let query = r#"sum(rate(http_requests_total{job="web"}[1m]))"#;
+    let mut p = policy("web", "web", "HPAFloor", query, PER_REPLICA);
+    p["spec"]["forecast"]["history"] = json!("3d");
+    p["spec"]["forecast"]["headroom"] = json!(20);
+    seed_policy(&emu, p);
+    let elect = |identity: &'static str| {
+        vec![
+            "--leader-elect=true",
+            "--leader-election-namespace",
+            "default",
+            "--lease-duration",
+            "3s",
+            "--lease-renew-period",
+            "1s",
+            "--identity",
+            identity,
+        ]
+    };
+    let url = prometheus.url();
+    let mut a = Operator::start(&emu, &url, "floor-a", &elect("operator-a"));
+    let mut b = Operator::start(&emu, &url, "floor-b", &elect("operator-b"));
+    let hpa = || {
+        let h = emu
+            .object(
+                "autoscaling",
+                "horizontalpodautoscalers",
+                "default",
+                "web-hpa",
+            )
+            .unwrap();
+        (
+            h["spec"]["minReplicas"].as_i64().unwrap_or(0),
+            h["metadata"]["annotations"]["autoscaling.prescaler.io/original-min-replicas"]
+                .as_str()
+                .map(str::to_string),
+        )
+    };
+    let holder = || {
+        emu.object("coordination.k8s.io", "leases", "default", "prescaler")
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+    };
+    let forecast_floor = || async {
+        let p = get_policy(&emu, "web").await;
+        let status = &p["status"];
+        let predicted = status["predictedReplicas"].as_i64()?;
+        let reliable = condition(&p, "ForecastReliable")?["status"] == "True";
+        let (min, _) = hpa();
+        (reliable && predicted > status["reactiveReplicas"].as_i64()? && min == predicted)
+            .then_some(min)
+    };
+    let raised = eventually(
+        LIMIT,
+        "the HPA's floor raised to the forecast",
+        forecast_floor,
+    )
+    .await;
+    assert!(raised > i64::from(current), "{raised} vs {current}");
+    assert_eq!(hpa().1.as_deref(), Some(current.to_string().as_str()));
+    assert_eq!(
+        emu.count_requests("PATCH", "/deployments/web/scale"),
+        0,
+        "HPAFloor writes the HPA, never the target"
+    );
+
+    // The leader dies; the standby takes over, forecasts from cold and keeps the floor.
+    let first = holder().expect("a leader");
+    let (dead, survivor) = if first == "operator-a" {
+        (&mut a, "operator-b")
+    } else {
+        (&mut b, "operator-a")
+    };
+    dead.kill();
+    eventually(LIMIT, "the standby leads", || async {
+        (holder().as_deref() == Some(survivor)).then_some(())
+    })
+    .await;
+    let writes = emu.count_requests("PATCH", "/scalingpolicies/web/status");
+    eventually(LIMIT, "the new leader forecasting the floor", || async {
+        let written = emu.count_requests("PATCH", "/scalingpolicies/web/status") > writes;
+        if written {
+            forecast_floor().await
+        } else {
+            None
+        }
+    })
+    .await;
+    let (min, original) = hpa();
+    assert!(
+        min > i64::from(current),
+        "the floor held across the failover: {min}"
+    );
+    assert_eq!(
+        original.as_deref(),
+        Some(current.to_string().as_str()),
+        "the HPA's own minReplicas still remembered"
+    );
+    assert_eq!(emu.count_requests("PATCH", "/deployments/web/scale"), 0);
+}
