@@ -388,6 +388,8 @@ fn values_reach_their_flags() {
         "--prometheus-bearer-token-file=/etc/prescaler/prometheus-auth/token",
         "--prometheus-header=X-Scope-OrgID: platform",
         "--prometheus-ca-file=/etc/prescaler/prometheus-ca/bundle.pem",
+        "--prometheus-cert-file=/etc/prescaler/prometheus-client/tls.crt",
+        "--prometheus-key-file=/etc/prescaler/prometheus-client/tls.key",
         "--namespace=shop",
         "--sync-period=30s",
         "--concurrency=8",
@@ -403,6 +405,20 @@ fn values_reach_their_flags() {
     let mounts = &container(&docs)["volumeMounts"];
     assert_eq!(mounts[0]["mountPath"], "/etc/prescaler/prometheus-auth");
     assert_eq!(mounts[0]["readOnly"], true);
+    let client = mounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "prometheus-client")
+        .expect("the client certificate mounted");
+    assert_eq!(client["mountPath"], "/etc/prescaler/prometheus-client");
+    let volumes = &only(&docs, "Deployment").object["spec"]["template"]["spec"]["volumes"];
+    assert!(
+        volumes.as_array().is_some_and(|v| v
+            .iter()
+            .any(|v| v["secret"]["secretName"] == "prescaler-client-tls")),
+        "{volumes}"
+    );
 
     // A namespace-scoped install watches its own namespace and reads the URL from a Secret.
     let docs = render(&[values_file(NAMESPACED)], &[]);
