@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use prescaler::metrics::{
-    Auth, HistoryCache, MetricError, MetricSource, Prometheus, PrometheusArgs, SeriesKey, queries,
+    Auth, HistoryCache, MetricError, MetricSource, Pods, Prometheus, PrometheusArgs, SeriesKey,
+    queries,
 };
 use support::prometheus::{PrometheusServer, RecordingProxy, Series, TraceRate};
 
@@ -389,10 +390,20 @@ async fn credentials_and_tenant_header_arrive_and_never_leak() {
     }
 }
 
+/// Exactly the series a stock kube-prometheus-stack has: cAdvisor's container usage and
+/// working set, and kube-state-metrics 2.x's default ownership series (`kube_pod_owner`,
+/// `kube_replicaset_owner`, with the labels it documents) — no `kube_pod_labels` for the
+/// workloads, since without `--metric-labels-allowlist` it carries no pod labels. Pods:
+/// Deployment `web` (ReplicaSets `web-5f7c` and an old `web-77aa`), StatefulSet `db`, an
+/// unrelated Deployment `web-canary` whose names start alike, and a custom resource
+/// `Worker/queue` whose pods are found by label (kube_pod_labels with the allowlist).
 #[tokio::test]
-async fn the_built_in_cpu_and_memory_queries_select_the_targets_pods_on_a_real_server() {
+async fn the_built_in_cpu_and_memory_queries_select_the_targets_pods_on_a_stock_install() {
     let trace = nasa();
-    let pod = |name: &str, app: &str| {
+    let constant = |metric: &str, labels: &[(&str, &str)], value: f64| {
+        Series::constant(metric, labels, &trace, NASA_AT, value).history(3600)
+    };
+    let pod = |name: &str, owner_kind: &str, owner: &str| {
         vec![
             Series::new(
                 "container_cpu_usage_seconds_total",
@@ -401,79 +412,135 @@ async fn the_built_in_cpu_and_memory_queries_select_the_targets_pods_on_a_real_s
                 NASA_AT,
             )
             .history(3600),
-            Series::constant(
-                "kube_pod_labels",
-                &[("namespace", "shop"), ("pod", name), ("label_app", app)],
-                &trace,
-                NASA_AT,
-                1.0,
-            )
-            .history(3600),
-            Series::constant(
+            constant(
                 "container_memory_working_set_bytes",
                 &[("namespace", "shop"), ("pod", name), ("container", "app")],
-                &trace,
-                NASA_AT,
                 1e6,
-            )
-            .history(3600),
+            ),
+            constant(
+                "kube_pod_owner",
+                &[
+                    ("namespace", "shop"),
+                    ("pod", name),
+                    ("uid", &format!("uid-{name}")),
+                    ("owner_kind", owner_kind),
+                    ("owner_name", owner),
+                    ("owner_is_controller", "true"),
+                ],
+                1.0,
+            ),
         ]
     };
-    let mut series = pod("web-1", "web");
-    series.extend(pod("web-2", "web"));
-    series.extend(pod("db-1", "db"));
+    let replicaset = |name: &str, deployment: &str| {
+        constant(
+            "kube_replicaset_owner",
+            &[
+                ("namespace", "shop"),
+                ("replicaset", name),
+                ("owner_kind", "Deployment"),
+                ("owner_name", deployment),
+                ("owner_is_controller", "true"),
+            ],
+            1.0,
+        )
+    };
+    let mut series = pod("web-5f7c-a1", "ReplicaSet", "web-5f7c");
+    series.extend(pod("web-77aa-b2", "ReplicaSet", "web-77aa"));
+    series.extend(pod("web-canary-9c0d-c3", "ReplicaSet", "web-canary-9c0d"));
+    series.extend(pod("db-0", "StatefulSet", "db"));
+    series.extend(pod("queue-x1", "Worker", "queue"));
+    series.push(replicaset("web-5f7c", "web"));
+    series.push(replicaset("web-77aa", "web"));
+    series.push(replicaset("web-canary-9c0d", "web-canary"));
+    series.push(constant(
+        "kube_pod_labels",
+        &[
+            ("namespace", "shop"),
+            ("pod", "queue-x1"),
+            ("label_app", "queue"),
+        ],
+        1.0,
+    ));
     let server = PrometheusServer::start(series);
     let prometheus = Prometheus::new(&args(&server.url())).unwrap();
     let now = server.now();
     let trace_rate = TraceRate::load(&trace);
+    let of = |kind: &'static str, name: &'static str, selector: &'static str| Pods {
+        kind,
+        name,
+        selector,
+    };
+    let last = |query: String| {
+        let prometheus = &prometheus;
+        async move {
+            let samples = prometheus.range(&query, now - 600, now, 60).await;
+            samples.map(|s| *s.last().unwrap())
+        }
+    };
 
-    let cpu = queries(&support::policy::cpu_utilization(70), "shop", "app=web").unwrap();
-    let samples = prometheus
-        .range(&cpu.value, now - 600, now, 60)
-        .await
-        .unwrap();
-    let (t, v) = *samples.last().unwrap();
+    let cpu = queries(
+        &support::policy::cpu_utilization(70),
+        "shop",
+        &of("Deployment", "web", "app=web"),
+    )
+    .unwrap();
+    let (t, v) = last(cpu.value.clone()).await.unwrap();
     let t = t - (now - NASA_AT);
     let one = trace_rate.mean(t - 120, t);
     assert!(
         (v - 2.0 * one).abs() <= 0.25 * one.max(0.1),
-        "two web pods, not the db pod: {v} vs 2 × {one}"
+        "the two pods of web's ReplicaSets, not web-canary's or db's: {v} vs 2 × {one}"
     );
-    let requests = cpu
-        .requests
-        .expect("targetUtilization needs the requests query");
-    assert!(requests.contains("kube_pod_container_resource_requests"));
-
-    let memory = queries(&support::policy::memory("512Mi"), "shop", "app in (web)").unwrap();
-    let samples = prometheus
-        .range(&memory.value, now - 600, now, 60)
-        .await
-        .unwrap();
+    assert!(
+        cpu.requests
+            .expect("targetUtilization needs the requests query")
+            .contains("kube_pod_container_resource_requests")
+    );
+    let memory = |kind, name, selector| {
+        queries(
+            &support::policy::memory("512Mi"),
+            "shop",
+            &of(kind, name, selector),
+        )
+        .unwrap()
+    };
+    let bytes = |kind, name, selector| {
+        let q = memory(kind, name, selector);
+        async move { last(q.value).await.map(|(_, v)| v) }
+    };
+    assert_eq!(bytes("Deployment", "web", "app=web").await.unwrap(), 2e6);
+    assert_eq!(bytes("StatefulSet", "db", "app=db").await.unwrap(), 1e6);
     assert_eq!(
-        samples.last().unwrap().1,
-        2e6,
-        "working sets of the two web pods"
+        bytes("Worker", "queue", "app in (queue)").await.unwrap(),
+        1e6,
+        "a custom kind by its selector's labels"
     );
 
-    let nobody = queries(&support::policy::memory("512Mi"), "shop", "app=nobody").unwrap();
-    let err = prometheus
-        .range(&nobody.value, now - 600, now, 60)
-        .await
-        .unwrap_err();
-    let err = nobody.explain(err);
-    assert!(err.to_string().contains("kube-state-metrics"), "{err}");
+    let nobody = memory("Deployment", "nobody", "app=nobody");
+    let err = nobody.explain(last(nobody.value.clone()).await.unwrap_err());
+    assert!(err.to_string().contains("kube_pod_owner"), "{err}");
 
     let injected = queries(
         &support::policy::memory("1Gi"),
         "shop",
-        r#"app=web"} or vector(1e9)"#,
+        &of("Worker", "queue", r#"app=web"} or vector(1e9)"#),
     );
     assert_eq!(injected.unwrap_err().reason(), "BadSelector");
-    let quoted = queries(&support::policy::memory("1Gi"), "sh\"op", "app=web").unwrap();
-    let err = prometheus
-        .range(&quoted.value, now - 600, now, 60)
-        .await
-        .unwrap_err();
+    for pods in [
+        of("Deployment", r#"web"} or vector(1e9) or x{a=""#, "app=web"),
+        of("StatefulSet", r#"db"} or vector(1e9) or x{a=""#, "app=db"),
+    ] {
+        let q = queries(&support::policy::memory("1Gi"), "shop", &pods).unwrap();
+        let err = last(q.value).await.unwrap_err();
+        assert_eq!(err.reason(), "NoData", "a name stays a string: {err}");
+    }
+    let quoted = queries(
+        &support::policy::memory("1Gi"),
+        "sh\"op",
+        &of("Deployment", "web", "app=web"),
+    )
+    .unwrap();
+    let err = last(quoted.value).await.unwrap_err();
     assert_eq!(
         err.reason(),
         "NoData",

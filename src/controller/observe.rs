@@ -4,9 +4,11 @@
 use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable};
 
 use super::state::PolicyStates;
-use crate::metrics::{HistoryCache, MetricError, MetricSource, SeriesKey, queries};
+use crate::metrics::{HistoryCache, MetricError, MetricSource, Pods, SeriesKey, queries};
 use crate::plan::{MetricInput, Reading, Timing};
-use crate::policy::{ConditionReason, MetricSpec, MetricStatus, MetricType, ScalingPolicySpec};
+use crate::policy::{
+    ConditionReason, MetricSpec, MetricStatus, MetricType, ScalingPolicySpec, TargetRef,
+};
 
 use super::report::time;
 use super::target::ScaleView;
@@ -129,7 +131,7 @@ pub async fn observe<S: MetricSource>(
             &key,
             metric,
             namespace,
-            scale,
+            (&spec.target_ref, scale),
             (history, step, now),
             &mut out.reads,
         )
@@ -244,12 +246,17 @@ async fn read_metric<S: MetricSource>(
     key: &SeriesKey,
     metric: &MetricSpec,
     namespace: &str,
-    scale: &ScaleView,
+    (target, scale): (&TargetRef, &ScaleView),
     (history, step, now): (u64, u64, i64),
     reads: &mut Vec<(bool, std::time::Duration)>,
 ) -> Result<(Series, Reading, f64), Problem> {
     let name = key.metric.as_str();
-    let q = queries(metric, namespace, &scale.selector).map_err(|e| metric_problem(name, &e))?;
+    let pods = Pods {
+        kind: &target.kind,
+        name: &target.name,
+        selector: &scale.selector,
+    };
+    let q = queries(metric, namespace, &pods).map_err(|e| metric_problem(name, &e))?;
     let started = std::time::Instant::now();
     let series = cache.history(key, &q.value, history, step, now).await;
     reads.push((series.is_ok(), started.elapsed()));

@@ -6,7 +6,7 @@
 //!   in flight, a circuit breaker, for any source); [`Prometheus::stats`] counts its reads
 //!   for the operator's own metrics.
 //! - [`HistoryCache`]: per-series incremental history, so each cycle asks for the tail only.
-//! - [`queries`]: the PromQL of each metric type, built from the target's label selector.
+//! - [`queries`]: the PromQL of each metric type, built from the target's owner or label selector.
 
 mod cache;
 mod config;
@@ -24,7 +24,7 @@ pub use cache::{HistoryCache, MAX_POINTS_PER_QUERY, MAX_POINTS_PER_SERIES, Serie
 pub use config::PrometheusArgs;
 pub use error::MetricError;
 pub use prometheus::{Auth, Prometheus, QueryStats};
-pub use queries::{MetricQueries, RATE_WINDOW, queries, quote};
+pub use queries::{MetricQueries, Pods, RATE_WINDOW, queries, quote};
 
 /// A source of metric samples.
 pub trait MetricSource: Send + Sync + 'static {

@@ -2,10 +2,15 @@
 //! into PromQL matchers that no label value can break out of.
 //!
 //! cAdvisor's container series carry `namespace`, `pod` and `container` but not the pod's
-//! labels, so the built-in CPU and Memory queries join them with kube-state-metrics'
-//! `kube_pod_labels`, where a pod label `app.kubernetes.io/name` appears as
-//! `label_app_kubernetes_io_name` (kube-state-metrics only exports the labels listed in its
-//! `--metric-labels-allowlist`). docs/prometheus.md shows each query.
+//! labels or owner, so the built-in CPU and Memory queries join them with series of
+//! kube-state-metrics that name the target's pods. For the workload kinds whose pods
+//! kube-state-metrics traces by default — a Deployment (or an Argo Rollout) through its
+//! ReplicaSets, a StatefulSet, DaemonSet or ReplicaSet directly — that is its ownership
+//! series, `kube_pod_owner` and `kube_replicaset_owner`, which a stock install exports. For any
+//! other kind the pods are found by the `/scale` selector in `kube_pod_labels`, where a pod
+//! label `app.kubernetes.io/name` appears as `label_app_kubernetes_io_name` — exported only
+//! for the labels listed in kube-state-metrics' `--metric-labels-allowlist`.
+//! docs/prometheus.md shows each query.
 
 use super::MetricError;
 use crate::policy::{MetricSpec, MetricType};
@@ -41,12 +46,22 @@ impl MetricQueries {
     }
 }
 
-/// The queries of `metric` for a target in `namespace` whose pods match `selector` (the
-/// `status.selector` of its `/scale` subresource, e.g. `app=web,tier in (a,b)`).
+/// The scale target whose pods the built-in queries measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Pods<'a> {
+    /// The target's kind, e.g. `Deployment`.
+    pub kind: &'a str,
+    /// The target's name.
+    pub name: &'a str,
+    /// The `status.selector` of its `/scale` subresource, e.g. `app=web,tier in (a,b)`.
+    pub selector: &'a str,
+}
+
+/// The queries of `metric` for the target `pods` in `namespace`.
 pub fn queries(
     metric: &MetricSpec,
     namespace: &str,
-    selector: &str,
+    pods: &Pods<'_>,
 ) -> Result<MetricQueries, MetricError> {
     let missing = |block: &str| {
         MetricError::Config(format!(
@@ -77,7 +92,7 @@ pub fn queries(
         }
         MetricType::Cpu => {
             let cpu = metric.cpu.as_ref().ok_or_else(|| missing("cpu"))?;
-            let pods = pod_selector(namespace, selector)?;
+            let pods = pod_set(namespace, pods)?;
             let value = match &cpu.query {
                 Some(q) => q.clone(),
                 None => cpu_usage(namespace, &pods),
@@ -96,7 +111,7 @@ pub fn queries(
             let memory = metric.memory.as_ref().ok_or_else(|| missing("memory"))?;
             let value = match &memory.query {
                 Some(q) => q.clone(),
-                None => memory_working_set(namespace, &pod_selector(namespace, selector)?),
+                None => memory_working_set(namespace, &pod_set(namespace, pods)?),
             };
             Ok(MetricQueries {
                 value,
@@ -108,9 +123,28 @@ pub fn queries(
 }
 
 /// Advice added to a NoData error of a built-in query.
-const BUILT_IN_HINT: &str = "; the built-in CPU and Memory queries need cAdvisor metrics (kubelet /metrics/cadvisor) and kube-state-metrics exporting the selector's pod labels (--metric-labels-allowlist=pods=[...])";
+const BUILT_IN_HINT: &str = "; the built-in CPU and Memory queries need cAdvisor metrics (kubelet /metrics/cadvisor) and kube-state-metrics (kube_pod_owner and kube_replicaset_owner for Deployments, StatefulSets, DaemonSets and ReplicaSets; for other kinds the selector's pod labels in kube_pod_labels, via --metric-labels-allowlist=pods=[...])";
 
-/// `kube_pod_labels` restricted to the target's pods, one series per pod.
+/// The target's pods as a PromQL vector: one series per pod, labelled `namespace` and `pod`,
+/// of value 1.
+fn pod_set(namespace: &str, pods: &Pods<'_>) -> Result<String, MetricError> {
+    let ns = quote(namespace);
+    let name = quote(pods.name);
+    Ok(match pods.kind {
+        // Pods belong to ReplicaSets, which belong to the Deployment (or Rollout).
+        "Deployment" | "Rollout" => format!(
+            "max by (namespace, pod) (label_replace(kube_pod_owner{{namespace={ns}, owner_kind=\"ReplicaSet\"}}, \"replicaset\", \"$1\", \"owner_name\", \"(.*)\") * on (namespace, replicaset) group_left () max by (namespace, replicaset) (kube_replicaset_owner{{namespace={ns}, owner_kind={}, owner_name={name}}}))",
+            quote(pods.kind)
+        ),
+        "StatefulSet" | "DaemonSet" | "ReplicaSet" => format!(
+            "max by (namespace, pod) (kube_pod_owner{{namespace={ns}, owner_kind={}, owner_name={name}}})",
+            quote(pods.kind)
+        ),
+        _ => pod_selector(namespace, pods.selector)?,
+    })
+}
+
+/// `kube_pod_labels` restricted to the pods `selector` matches, one series per pod.
 fn pod_selector(namespace: &str, selector: &str) -> Result<String, MetricError> {
     let mut matchers = vec![format!("namespace={}", quote(namespace))];
     matchers.extend(selector_matchers(selector)?);
@@ -399,5 +433,27 @@ mod tests {
             pods,
             r#"max by (namespace, pod) (kube_pod_labels{namespace="we\"ird", label_app="web"})"#
         );
+    }
+
+    #[test]
+    fn workload_kinds_find_their_pods_by_owner_and_other_kinds_by_labels() {
+        let of = |kind, name| Pods {
+            kind,
+            name,
+            selector: "app=web",
+        };
+        let deployment = pod_set("shop", &of("Deployment", "we\"b")).unwrap();
+        assert!(
+            deployment.contains(r#"kube_replicaset_owner{namespace="shop", owner_kind="Deployment", owner_name="we\"b"}"#),
+            "{deployment}"
+        );
+        assert!(!deployment.contains("kube_pod_labels"), "{deployment}");
+        let statefulset = pod_set("shop", &of("StatefulSet", "db")).unwrap();
+        assert_eq!(
+            statefulset,
+            r#"max by (namespace, pod) (kube_pod_owner{namespace="shop", owner_kind="StatefulSet", owner_name="db"})"#
+        );
+        let custom = pod_set("shop", &of("Worker", "queue")).unwrap();
+        assert!(custom.contains(r#"kube_pod_labels{namespace="shop", label_app="web"}"#));
     }
 }
