@@ -568,6 +568,93 @@ const OPERATOR_METRICS: [&str; 16] = [
     "prescaler_reconcile_duration_seconds_count",
 ];
 
+/// The names of the series the operator's /metrics really carries once a policy has been
+/// reconciled (counters with their `_total`).
+fn exported_series() -> BTreeSet<String> {
+    use prescaler::telemetry::{CONDITION_TYPES, OperatorMetrics, PolicyGauges};
+    let metrics = OperatorMetrics::new();
+    metrics.set_policy(
+        "shop",
+        "web",
+        PolicyGauges {
+            current: 2,
+            reactive: Some(2),
+            predicted: Some(3),
+            desired: 3,
+            lead_time_s: Some(120),
+            conditions: CONDITION_TYPES.map(|c| (c, Some(true))),
+        },
+    );
+    metrics.set_leader(true);
+    metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with("prescaler_"))
+        .map(|l| l.split(['{', ' ']).next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn the_prometheus_rule_is_the_tested_rule_file_on_real_series() {
+    let rules_dir = format!("{ROOT}/charts/prescaler/files/rules");
+    for args in [
+        vec!["check", "rules", "prescaler.rules.yaml"],
+        vec!["test", "rules", "prescaler.rules.test.yaml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(&args)
+            .current_dir(&rules_dir)
+            .output()
+            .expect("promtool runs (scripts/test.sh installs it with Debian's prometheus)");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(format!("{rules_dir}/prescaler.rules.yaml")).unwrap();
+    let file: Value = serde_norway::from_str(&text).unwrap();
+    let docs = render(&[values_file(ALL_OPTIONS)], &[]);
+    let rule = only(&docs, "PrometheusRule");
+    assert_eq!(
+        rule.object["spec"], file,
+        "the chart carries the file as it is"
+    );
+    assert_eq!(
+        rule.object["metadata"]["labels"]["release"],
+        "kube-prometheus-stack"
+    );
+    let exported = exported_series();
+    let alerts = file["groups"][0]["rules"].as_array().unwrap();
+    assert_eq!(alerts.len(), 4);
+    for alert in alerts {
+        let expr = alert["expr"].as_str().unwrap();
+        let mut rest = expr;
+        while let Some(at) = rest.find("prescaler_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                exported.contains(&name),
+                "{} uses {name}, which the operator does not export: {exported:?}",
+                alert["alert"]
+            );
+            rest = &rest[at + name.len()..];
+        }
+    }
+    // The ServiceMonitor keeps the per-policy `namespace` label as exported.
+    let monitor = only(&docs, "ServiceMonitor");
+    assert_eq!(monitor.object["spec"]["endpoints"][0]["honorLabels"], true);
+    assert!(
+        render(&[], &[])
+            .iter()
+            .all(|d| d.object["kind"] != "PrometheusRule"),
+        "off by default"
+    );
+}
+
 #[test]
 fn the_dashboard_queries_only_the_operators_metrics() {
     let docs = render(&[values_file(ALL_OPTIONS)], &[]);
@@ -672,9 +759,26 @@ async fn kubectl_ok(emu: &Emulator, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The ServiceMonitor kind, as the Prometheus Operator's CRD serves it (schema left open:
-/// the emulator does not validate, and only the kind has to exist for the apply).
+/// The ServiceMonitor and PrometheusRule kinds, as the Prometheus Operator's CRDs serve them
+/// (schemas left open: the emulator does not validate, and only the kinds have to exist for
+/// the apply).
 const SERVICE_MONITOR_CRD: &str = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: { kind: PrometheusRule, plural: prometheusrules, singular: prometheusrule, shortNames: [promrule] }
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true }
+---
+
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:

@@ -123,6 +123,7 @@ async fn metrics_export_every_family_with_its_labels_and_values() {
             reactive: Some(4),
             predicted: Some(6),
             desired: 6,
+            ..PolicyGauges::default()
         },
     );
     m.set_metric(
@@ -225,6 +226,7 @@ async fn absent_values_remove_their_series_instead_of_going_stale() {
         reactive: Some(2),
         predicted: Some(5),
         desired: 5,
+        ..PolicyGauges::default()
     };
     m.set_policy("shop", "web", full);
     m.set_metric(
@@ -306,6 +308,7 @@ async fn a_deleted_policy_loses_all_its_series_and_others_keep_theirs() {
                 reactive: Some(1),
                 predicted: Some(2),
                 desired: 2,
+                ..PolicyGauges::default()
             },
         );
         for metric in ["requests", "cpu"] {

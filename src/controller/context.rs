@@ -20,7 +20,9 @@ use super::observe::Problem;
 use super::state::{PolicyKey, PolicyStates};
 use super::target::{self, TargetError};
 use crate::leader::Leadership;
-use crate::telemetry::{MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult};
+use crate::telemetry::{
+    CONDITION_TYPES, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
+};
 
 /// A cache per Prometheus: the operator default and each policy override.
 struct Sources {
@@ -345,7 +347,20 @@ impl Context {
         name: &str,
         status: &crate::policy::ScalingPolicyStatus,
         observation: &super::observe::Observation,
+        lead_time_s: Option<u64>,
     ) {
+        let condition = |type_: &str| {
+            status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == type_)
+                .and_then(|c| match c.status.as_str() {
+                    "True" => Some(true),
+                    "False" => Some(false),
+                    _ => None,
+                })
+        };
+        let conditions = CONDITION_TYPES.map(|t| (t, condition(t)));
         self.metrics.set_policy(
             namespace,
             name,
@@ -354,6 +369,8 @@ impl Context {
                 reactive: status.reactive_replicas,
                 predicted: status.predicted_replicas,
                 desired: status.desired_replicas.unwrap_or(0),
+                lead_time_s,
+                conditions,
             },
         );
         for (metric, observed) in status.metrics.iter().zip(&observation.observed) {
@@ -492,7 +509,7 @@ mod tests {
             observed: vec![Default::default()],
             ..Default::default()
         };
-        ctx.record_policy(namespace, name, &status, &observation);
+        ctx.record_policy(namespace, name, &status, &observation, Some(120));
         let _ = ctx.backoff(namespace, name);
     }
 

@@ -104,7 +104,8 @@ async fn reconcile_inner(
         ..
     } = &gathered.facts
     {
-        ctx.record_policy(namespace, name, status, observation);
+        let lead = policy.spec.forecast.lead_time.seconds().ok();
+        ctx.record_policy(namespace, name, status, observation, lead);
     }
     let reference = policy.object_ref(&());
     for e in &evaluation.events {

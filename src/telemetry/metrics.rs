@@ -36,7 +36,7 @@ impl ReconcileResult {
 }
 
 /// The replica numbers of one policy, as of its latest reconcile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PolicyGauges {
     /// Replicas the target has now.
     pub current: i32,
@@ -46,7 +46,21 @@ pub struct PolicyGauges {
     pub predicted: Option<i32>,
     /// What the operator decided.
     pub desired: i32,
+    /// `spec.forecast.leadTime` in seconds; `None` when it does not parse.
+    pub lead_time_s: Option<u64>,
+    /// Status of each condition the policy reports (`True` → 1, `False` → 0); a condition
+    /// not listed, or `Unknown`, has no series.
+    pub conditions: [(&'static str, Option<bool>); CONDITION_TYPES.len()],
 }
+
+/// The condition types exported by `prescaler_policy_condition`.
+pub const CONDITION_TYPES: [&str; 5] = [
+    "Ready",
+    "ScalingActive",
+    "ScalingLimited",
+    "MetricsAvailable",
+    "ForecastReliable",
+];
 
 /// The numbers of one metric of one policy, as of its latest reconcile. `None` (or a
 /// value that is not finite) removes the series.
@@ -87,6 +101,13 @@ struct PolicyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    namespace: String,
+    policy: String,
+    condition: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MetricLabels {
     namespace: String,
     policy: String,
@@ -116,6 +137,14 @@ pub struct OperatorMetrics {
     predicted_replicas: Family<PolicyLabels, Gauge>,
     /// `prescaler_desired_replicas{namespace, policy}`.
     desired_replicas: Family<PolicyLabels, Gauge>,
+    /// `prescaler_forecast_added_replicas{namespace, policy}`.
+    forecast_added: Family<PolicyLabels, Gauge>,
+    /// `prescaler_fallback_active{namespace, policy}`.
+    fallback_active: Family<PolicyLabels, Gauge>,
+    /// `prescaler_lead_time_seconds{namespace, policy}`.
+    lead_time: Family<PolicyLabels, Gauge>,
+    /// `prescaler_policy_condition{namespace, policy, condition}`.
+    conditions: Family<ConditionLabels, Gauge>,
     /// `prescaler_metric_value{namespace, policy, metric}`.
     metric_value: Family<MetricLabels, FloatGauge>,
     /// `prescaler_forecast_value{namespace, policy, metric}`.
@@ -208,6 +237,29 @@ impl OperatorMetrics {
             "desired_replicas",
             "Replicas the operator decided on, after limits and behavior",
         );
+        let forecast_added = policy_gauge(
+            &mut registry,
+            "forecast_added_replicas",
+            "Desired minus reactive replicas: what the forecast (and stabilization) holds above what current load asks for; absent while metrics are unavailable",
+        );
+        let fallback_active = policy_gauge(
+            &mut registry,
+            "fallback_active",
+            "1 while the policy's metrics are unavailable and spec.fallback decides (MetricsAvailable=False), else 0",
+        );
+        let lead_time = Family::<PolicyLabels, Gauge>::default();
+        registry.register_with_unit(
+            "lead_time",
+            "The policy's spec.forecast.leadTime: how far ahead capacity is planned",
+            Unit::Seconds,
+            lead_time.clone(),
+        );
+        let conditions = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "policy_condition",
+            "1 while the policy's condition is True, 0 while False; absent while Unknown",
+            conditions.clone(),
+        );
         let metric_gauge = |registry: &mut Registry, name: &str, help: &str| {
             let family = Family::<MetricLabels, FloatGauge>::default();
             registry.register(name, help, family.clone());
@@ -269,6 +321,10 @@ impl OperatorMetrics {
             reactive_replicas,
             predicted_replicas,
             desired_replicas,
+            forecast_added,
+            fallback_active,
+            lead_time,
+            conditions,
             metric_value,
             forecast_value,
             forecast_peak,
@@ -318,6 +374,32 @@ impl OperatorMetrics {
         set_or_remove(&self.reactive_replicas, &labels, gauges.reactive);
         set_or_remove(&self.predicted_replicas, &labels, gauges.predicted);
         set_or_remove(&self.desired_replicas, &labels, Some(gauges.desired));
+        set_or_remove(
+            &self.forecast_added,
+            &labels,
+            gauges.reactive.map(|r| gauges.desired - r),
+        );
+        let lead = gauges.lead_time_s.and_then(|s| i32::try_from(s).ok());
+        set_or_remove(&self.lead_time, &labels, lead);
+        for (condition, state) in gauges.conditions {
+            let key = ConditionLabels {
+                namespace: namespace.into(),
+                policy: policy.into(),
+                condition,
+            };
+            match state {
+                Some(true) => self.conditions.get_or_create(&key).set(1),
+                Some(false) => self.conditions.get_or_create(&key).set(0),
+                None => {
+                    self.conditions.remove(&key);
+                    0
+                }
+            };
+            if condition == "MetricsAvailable" {
+                let fallback = state.map(|available| i32::from(!available));
+                set_or_remove(&self.fallback_active, &labels, fallback);
+            }
+        }
     }
 
     /// Sets the gauges of one metric of a policy; absent or non-finite values remove their
@@ -382,8 +464,18 @@ impl OperatorMetrics {
             &self.reactive_replicas,
             &self.predicted_replicas,
             &self.desired_replicas,
+            &self.forecast_added,
+            &self.fallback_active,
+            &self.lead_time,
         ] {
             family.remove(&key);
+        }
+        for condition in CONDITION_TYPES {
+            self.conditions.remove(&ConditionLabels {
+                namespace: namespace.into(),
+                policy: policy.into(),
+                condition,
+            });
         }
         let metrics = self.tracked().remove(&key).unwrap_or_default();
         for metric in metrics {
@@ -522,5 +614,45 @@ mod tests {
         g.error = Some(f64::INFINITY);
         m.set_metric("ns", "web", "rps", g);
         assert!(!m.encode().contains("prescaler_forecast_error{"));
+    }
+
+    #[test]
+    fn conditions_fallback_lead_time_and_forecast_added_are_exported_per_policy() {
+        let m = OperatorMetrics::new();
+        let mut conditions = CONDITION_TYPES.map(|t| (t, Some(true)));
+        conditions[3].1 = Some(false); // MetricsAvailable
+        conditions[4].1 = None; // ForecastReliable unknown
+        let gauges = PolicyGauges {
+            current: 4,
+            reactive: Some(4),
+            predicted: Some(6),
+            desired: 6,
+            lead_time_s: Some(120),
+            conditions,
+        };
+        m.set_policy("ns", "web", gauges);
+        let text = m.encode();
+        for line in [
+            r#"prescaler_policy_condition{namespace="ns",policy="web",condition="Ready"} 1"#,
+            r#"prescaler_policy_condition{namespace="ns",policy="web",condition="MetricsAvailable"} 0"#,
+            r#"prescaler_fallback_active{namespace="ns",policy="web"} 1"#,
+            r#"prescaler_lead_time_seconds{namespace="ns",policy="web"} 120"#,
+            r#"prescaler_forecast_added_replicas{namespace="ns",policy="web"} 2"#,
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
+        }
+        assert!(!text.contains(r#"condition="ForecastReliable""#), "{text}");
+        m.set_policy(
+            "ns",
+            "web",
+            PolicyGauges {
+                reactive: None,
+                ..gauges
+            },
+        );
+        assert!(!m.encode().contains("prescaler_forecast_added_replicas{"));
+        m.remove_policy("ns", "web");
+        let text = m.encode();
+        assert!(!text.contains("policy=\"web\""), "{text}");
     }
 }

@@ -4,7 +4,7 @@
 pub mod metrics;
 pub mod server;
 
-pub use metrics::{MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult};
+pub use metrics::{CONDITION_TYPES, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult};
 pub use server::{Health, TelemetryError, TelemetryServer, serve};
 
 use clap::ValueEnum;
