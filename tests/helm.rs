@@ -83,7 +83,7 @@ fn lint_strict_passes_with_defaults_and_with_every_option() {
 #[test]
 fn the_crd_renders_byte_identical_to_the_generated_file() {
     let committed = std::fs::read_to_string(CRD_FILE).expect("crds/scalingpolicy.yaml is readable");
-    let docs = render(&[], &[]);
+    let docs = render(&[], &["--set", "crds.keep=false"]);
     let crd = docs
         .iter()
         .find(|d| d.source == CRD_TEMPLATE)
@@ -93,8 +93,9 @@ fn the_crd_renders_byte_identical_to_the_generated_file() {
         "the chart's CRD differs from crds/scalingpolicy.yaml; refresh the chart with\n    {SYNC}"
     );
 
-    // crds.keep adds exactly the annotation that makes `helm uninstall` leave it in place.
-    let docs = render(&[], &["--set", "crds.keep=true"]);
+    // crds.keep, on by default, adds exactly the annotation that makes `helm uninstall`
+    // leave the CRD, and so every team's ScalingPolicies, in place.
+    let docs = render(&[], &[]);
     let kept = docs.iter().find(|d| d.source == CRD_TEMPLATE).expect("CRD");
     assert_eq!(
         kept.object["metadata"]["annotations"]["helm.sh/resource-policy"],
@@ -437,6 +438,90 @@ fn values_reach_their_flags() {
 }
 
 #[test]
+fn extra_args_env_volumes_and_a_network_policy_reach_the_pod() {
+    let docs = render(&[values_file(ALL_OPTIONS)], &[]);
+    let args = args(&docs);
+    for expected in [
+        "--prometheus-deadline=20s",
+        "--prometheus-breaker-failures=3",
+    ] {
+        assert!(args.iter().any(|a| a == expected), "{expected}: {args:?}");
+    }
+    let c = container(&docs);
+    assert!(
+        c["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "PRESCALER_PROMETHEUS_BREAKER_COOLDOWN"),
+        "{c}"
+    );
+    assert_eq!(
+        c["envFrom"][0]["configMapRef"]["name"],
+        "prescaler-settings"
+    );
+    assert!(
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == "/scratch")
+    );
+    let deployment = &only(&docs, "Deployment").object;
+    assert_eq!(deployment["spec"]["revisionHistoryLimit"], 5);
+    assert!(
+        deployment["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "scratch")
+    );
+    let monitor = &only(&docs, "ServiceMonitor").object;
+    assert_eq!(monitor["metadata"]["namespace"], "monitoring");
+    assert_eq!(
+        monitor["spec"]["namespaceSelector"]["matchNames"][0], "prescaler",
+        "a ServiceMonitor elsewhere still finds the operator's Service"
+    );
+    assert_eq!(
+        monitor["spec"]["endpoints"][0]["relabelings"][0]["targetLabel"],
+        "cluster"
+    );
+
+    let policy = &only(&docs, "NetworkPolicy").object["spec"];
+    assert_eq!(
+        policy["policyTypes"],
+        serde_json::json!(["Ingress", "Egress"])
+    );
+    let ingress = &policy["ingress"][0];
+    assert_eq!(ingress["ports"][0]["port"], 9090, "the metrics port");
+    assert_eq!(
+        ingress["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "monitoring"
+    );
+    let egress_ports: Vec<Vec<i64>> = policy["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rule| {
+            rule["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["port"].as_i64())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        egress_ports,
+        [vec![53, 53], vec![443, 6443], vec![9090, 8080]]
+    );
+    assert!(
+        render(&[], &[]).iter().all(|d| d.kind() != "NetworkPolicy"),
+        "off by default"
+    );
+}
+
+#[test]
 fn the_schema_rejects_wrong_types_and_misspelt_keys() {
     let dir = std::env::temp_dir().join(format!("prescaler-helm-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -759,10 +844,25 @@ async fn kubectl_ok(emu: &Emulator, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The ServiceMonitor and PrometheusRule kinds, as the Prometheus Operator's CRDs serve them
-/// (schemas left open: the emulator does not validate, and only the kinds have to exist for
-/// the apply).
+/// The ServiceMonitor and PrometheusRule kinds, as the Prometheus Operator's CRDs serve them,
+/// and NetworkPolicy, which the emulator has no built-in for (schemas left open: the
+/// emulator does not validate, and only the kinds have to exist for the apply).
 const SERVICE_MONITOR_CRD: &str = "\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: networkpolicies.networking.k8s.io
+spec:
+  group: networking.k8s.io
+  names: { kind: NetworkPolicy, plural: networkpolicies, singular: networkpolicy }
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true }
+---
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
@@ -801,6 +901,7 @@ async fn the_rendered_manifests_apply_cleanly_with_kubectl() {
         let emu = Emulator::start().await;
         kubectl_ok(&emu, &["create", "namespace", "prescaler"]).await;
         kubectl_ok(&emu, &["create", "namespace", "shop"]).await;
+        kubectl_ok(&emu, &["create", "namespace", "monitoring"]).await;
         kubectl_apply(&emu, SERVICE_MONITOR_CRD).await;
         if name == "namespace-scoped" {
             // crds.install=false: the admin applies the CRD first.
@@ -820,8 +921,11 @@ async fn the_rendered_manifests_apply_cleanly_with_kubectl() {
         for doc in &docs {
             let api_version = doc.object["apiVersion"].as_str().expect("apiVersion");
             let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-            // Every kind the chart renders has the regular plural.
-            let plural = format!("{}s", doc.kind().to_lowercase());
+            // Every kind the chart renders has the regular plural, but for NetworkPolicy.
+            let plural = match doc.kind() {
+                "NetworkPolicy" => "networkpolicies".to_string(),
+                kind => format!("{}s", kind.to_lowercase()),
+            };
             let namespace = doc.object["metadata"]["namespace"].as_str().unwrap_or("");
             assert!(
                 emu.object(group, &plural, namespace, doc.name()).is_some(),
