@@ -844,56 +844,37 @@ async fn kubectl_ok(emu: &Emulator, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The ServiceMonitor and PrometheusRule kinds, as the Prometheus Operator's CRDs serve them,
-/// and NetworkPolicy, which the emulator has no built-in for (schemas left open: the
-/// emulator does not validate, and only the kinds have to exist for the apply).
-const SERVICE_MONITOR_CRD: &str = "\
-apiVersion: apiextensions.k8s.io/v1
+/// CRDs for the kinds the chart renders that the emulator has no built-in for: the
+/// Prometheus Operator's ServiceMonitor and PrometheusRule, and NetworkPolicy. Schemas are
+/// left open: the emulator does not validate, and only the kinds have to exist for the apply.
+fn foreign_kinds() -> String {
+    [
+        ("monitoring.coreos.com", "ServiceMonitor", "servicemonitors"),
+        ("monitoring.coreos.com", "PrometheusRule", "prometheusrules"),
+        ("networking.k8s.io", "NetworkPolicy", "networkpolicies"),
+    ]
+    .map(|(group, kind, plural)| {
+        let singular = kind.to_lowercase();
+        format!(
+            "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: networkpolicies.networking.k8s.io
+  name: {plural}.{group}
 spec:
-  group: networking.k8s.io
-  names: { kind: NetworkPolicy, plural: networkpolicies, singular: networkpolicy }
+  group: {group}
+  names: {{ kind: {kind}, plural: {plural}, singular: {singular} }}
   scope: Namespaced
   versions:
     - name: v1
       served: true
       storage: true
       schema:
-        openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true }
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: prometheusrules.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  names: { kind: PrometheusRule, plural: prometheusrules, singular: prometheusrule, shortNames: [promrule] }
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true }
----
-
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: servicemonitors.monitoring.coreos.com
-spec:
-  group: monitoring.coreos.com
-  names: { kind: ServiceMonitor, plural: servicemonitors, singular: servicemonitor, shortNames: [smon] }
-  scope: Namespaced
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema: { type: object, x-kubernetes-preserve-unknown-fields: true }
-";
+        openAPIV3Schema: {{ type: object, x-kubernetes-preserve-unknown-fields: true }}
+"
+        )
+    })
+    .join("---\n")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rendered_manifests_apply_cleanly_with_kubectl() {
@@ -902,7 +883,7 @@ async fn the_rendered_manifests_apply_cleanly_with_kubectl() {
         kubectl_ok(&emu, &["create", "namespace", "prescaler"]).await;
         kubectl_ok(&emu, &["create", "namespace", "shop"]).await;
         kubectl_ok(&emu, &["create", "namespace", "monitoring"]).await;
-        kubectl_apply(&emu, SERVICE_MONITOR_CRD).await;
+        kubectl_apply(&emu, &foreign_kinds()).await;
         if name == "namespace-scoped" {
             // crds.install=false: the admin applies the CRD first.
             kubectl_ok(&emu, &["apply", "-f", CRD_FILE]).await;

@@ -327,12 +327,14 @@ async fn a_deleted_policy_loses_all_its_series_and_others_keep_theirs() {
         }
     }
     let text = server.metrics_text().await;
-    assert_eq!(text.matches("policy=\"web\"").count(), 4 + 2 * 4);
+    // Five per-policy series (current, reactive, predicted, desired, forecast-added) and
+    // four per metric.
+    assert_eq!(text.matches("policy=\"web\"").count(), 5 + 2 * 4);
 
     m.remove_policy("shop", "web");
     let text = server.metrics_text().await;
     assert_eq!(text.matches("policy=\"web\"").count(), 0, "{text}");
-    assert_eq!(text.matches("policy=\"api\"").count(), 4 + 2 * 4, "{text}");
+    assert_eq!(text.matches("policy=\"api\"").count(), 5 + 2 * 4, "{text}");
 
     m.remove_metric("shop", "api", "cpu");
     let text = server.metrics_text().await;

@@ -127,14 +127,7 @@ async fn an_hpa_on_the_target_means_no_writes_in_auto_mode() {
     // The fallback would raise to 6, but prescaler does not fight the HPA.
     assert_eq!(emu.count_requests("PATCH", "/deployments/web/scale"), 0);
     assert_eq!(emu.count_requests("PUT", "/deployments/web/scale"), 0);
-    let hpa = emu
-        .object(
-            "autoscaling",
-            "horizontalpodautoscalers",
-            "default",
-            "web-hpa",
-        )
-        .unwrap();
+    let hpa = crate::support::operator::hpa(&emu, "web-hpa");
     assert_eq!(hpa["spec"]["minReplicas"], 2, "the HPA is left alone");
 }
 

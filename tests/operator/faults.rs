@@ -107,14 +107,7 @@ async fn hpa_floor_moves_only_the_hpas_min_replicas() {
     seed_policy(&emu, floor_policy("web", "web", "HPAFloor", 5));
     let _op = Operator::start(&emu, NO_PROMETHEUS, "hpa-floor", &["--leader-elect=false"]);
     eventually(LIMIT, "the HPA's minReplicas raised to 5", || async {
-        let hpa = emu
-            .object(
-                "autoscaling",
-                "horizontalpodautoscalers",
-                "default",
-                "web-hpa",
-            )
-            .unwrap();
+        let hpa = crate::support::operator::hpa(&emu, "web-hpa");
         (hpa["spec"]["minReplicas"] == 5).then_some(())
     })
     .await;
@@ -229,14 +222,7 @@ async fn of_two_policies_on_one_target_only_the_older_writes() {
 }
 
 fn hpa_min(emu: &Emulator) -> (serde_json::Value, serde_json::Value) {
-    let hpa = emu
-        .object(
-            "autoscaling",
-            "horizontalpodautoscalers",
-            "default",
-            "web-hpa",
-        )
-        .unwrap();
+    let hpa = crate::support::operator::hpa(emu, "web-hpa");
     (
         hpa["spec"]["minReplicas"].clone(),
         hpa["metadata"]["annotations"]["autoscaling.prescaler.io/original-min-replicas"].clone(),

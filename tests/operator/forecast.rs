@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::support::kube_api::Emulator;
 use crate::support::operator::{
-    Operator, condition, events_for, eventually, get_policy, install_crd, policy, seed_deployment,
-    seed_policy,
+    Operator, condition, elect, events_for, eventually, get_policy, hpa, install_crd, policy,
+    seed_deployment, seed_policy,
 };
 use crate::support::prometheus::{PrometheusServer, Series, TraceRate};
 
@@ -374,31 +374,11 @@ async fn hpa_floor_on_a_real_forecast_survives_a_leader_failover() {
     p["spec"]["forecast"]["history"] = json!("3d");
     p["spec"]["forecast"]["headroom"] = json!(20);
     seed_policy(&emu, p);
-    let elect = |identity: &'static str| {
-        vec![
-            "--leader-elect=true",
-            "--leader-election-namespace",
-            "default",
-            "--lease-duration",
-            "3s",
-            "--lease-renew-period",
-            "1s",
-            "--identity",
-            identity,
-        ]
-    };
     let url = prometheus.url();
     let mut a = Operator::start(&emu, &url, "floor-a", &elect("operator-a"));
     let mut b = Operator::start(&emu, &url, "floor-b", &elect("operator-b"));
-    let hpa = || {
-        let h = emu
-            .object(
-                "autoscaling",
-                "horizontalpodautoscalers",
-                "default",
-                "web-hpa",
-            )
-            .unwrap();
+    let floor = || {
+        let h = hpa(&emu, "web-hpa");
         (
             h["spec"]["minReplicas"].as_i64().unwrap_or(0),
             h["metadata"]["annotations"]["autoscaling.prescaler.io/original-min-replicas"]
@@ -415,7 +395,7 @@ async fn hpa_floor_on_a_real_forecast_survives_a_leader_failover() {
         let status = &p["status"];
         let predicted = status["predictedReplicas"].as_i64()?;
         let reliable = condition(&p, "ForecastReliable")?["status"] == "True";
-        let (min, _) = hpa();
+        let (min, _) = floor();
         (reliable && predicted > status["reactiveReplicas"].as_i64()? && min == predicted)
             .then_some(min)
     };
@@ -426,7 +406,7 @@ async fn hpa_floor_on_a_real_forecast_survives_a_leader_failover() {
     )
     .await;
     assert!(raised > i64::from(current), "{raised} vs {current}");
-    assert_eq!(hpa().1.as_deref(), Some(current.to_string().as_str()));
+    assert_eq!(floor().1.as_deref(), Some(current.to_string().as_str()));
     assert_eq!(
         emu.count_requests("PATCH", "/deployments/web/scale"),
         0,
@@ -455,7 +435,7 @@ async fn hpa_floor_on_a_real_forecast_survives_a_leader_failover() {
         }
     })
     .await;
-    let (min, original) = hpa();
+    let (min, original) = floor();
     assert!(
         min > i64::from(current),
         "the floor held across the failover: {min}"

@@ -8,23 +8,9 @@ use serde_json::json;
 
 use crate::support::kube_api::Emulator;
 use crate::support::operator::{
-    NO_PROMETHEUS, Operator, deployment_replicas, eventually, install_crd, policy, seed_deployment,
-    seed_policy,
+    NO_PROMETHEUS, Operator, deployment_replicas, elect, eventually, install_crd, policy,
+    seed_deployment, seed_policy,
 };
-
-fn elect(identity: &'static str) -> Vec<&'static str> {
-    vec![
-        "--leader-elect=true",
-        "--leader-election-namespace",
-        "default",
-        "--lease-duration",
-        "3s",
-        "--lease-renew-period",
-        "1s",
-        "--identity",
-        identity,
-    ]
-}
 
 fn holder(emu: &Emulator) -> Option<String> {
     emu.object("coordination.k8s.io", "leases", "default", "prescaler")?["spec"]["holderIdentity"]

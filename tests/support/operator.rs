@@ -184,6 +184,28 @@ pub fn seed_hpa(emu: &Emulator, name: &str, target: &str, min: i32) {
     .expect("seed the HPA");
 }
 
+/// HPA `name` in `default`, as the emulator stores it.
+pub fn hpa(emu: &Emulator, name: &str) -> Value {
+    emu.object("autoscaling", "horizontalpodautoscalers", "default", name)
+        .expect("the HPA exists")
+}
+
+/// Flags for a leader-elected operator named `identity`, with a 3 s Lease renewed every
+/// second (a standby takes over within a few seconds of a leader's death).
+pub fn elect(identity: &'static str) -> Vec<&'static str> {
+    vec![
+        "--leader-elect=true",
+        "--leader-election-namespace",
+        "default",
+        "--lease-duration",
+        "3s",
+        "--lease-renew-period",
+        "1s",
+        "--identity",
+        identity,
+    ]
+}
+
 /// Creates a ScalingPolicy straight in the store (bypassing any validation a real API
 /// server would do, as an old CRD version or a disabled webhook would let through).
 pub fn seed_policy(emu: &Emulator, policy: Value) {
