@@ -350,15 +350,13 @@ impl Context {
         lead_time_s: Option<u64>,
     ) {
         let condition = |type_: &str| {
-            status
-                .conditions
-                .iter()
-                .find(|c| c.type_ == type_)
-                .and_then(|c| match c.status.as_str() {
+            super::report::condition(&status.conditions, type_).and_then(|c| {
+                match c.status.as_str() {
                     "True" => Some(true),
                     "False" => Some(false),
                     _ => None,
-                })
+                }
+            })
         };
         let conditions = CONDITION_TYPES.map(|t| (t, condition(t)));
         self.metrics.set_policy(

@@ -45,21 +45,36 @@ pub const MAX_POLICY_NESTING: usize = 64;
 /// Reads a policy file, refusing one larger than [`MAX_POLICY_BYTES`] (`/dev/zero`, a
 /// trace given by mistake) before it is held in memory.
 pub fn read_policy_file(path: &std::path::Path) -> std::io::Result<String> {
+    read_text_capped(path, MAX_POLICY_BYTES, || {
+        format!(
+            "larger than {} KiB, the most Kubernetes stores for one object; is it a policy?",
+            MAX_POLICY_BYTES >> 10
+        )
+    })
+}
+
+/// Reads a UTF-8 text file of at most `max` bytes without reading more than one byte past
+/// it: a larger file (or `/dev/zero`) is an error with `too_large`'s message.
+pub fn read_text_capped(
+    path: &std::path::Path,
+    max: u64,
+    too_large: impl FnOnce() -> String,
+) -> std::io::Result<String> {
     use std::io::Read;
     let mut bytes = Vec::new();
     std::fs::File::open(path)?
-        .take(MAX_POLICY_BYTES + 1)
+        .take(max + 1)
         .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_POLICY_BYTES {
-        return Err(std::io::Error::other(format!(
-            "larger than {} KiB, the most Kubernetes stores for one object; is it a policy?",
-            MAX_POLICY_BYTES >> 10
-        )));
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            too_large(),
+        ));
     }
     String::from_utf8(bytes).map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+            format!("not UTF-8 text ({e})"),
         )
     })
 }

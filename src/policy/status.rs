@@ -16,6 +16,14 @@ pub mod condition {
     pub const METRICS_AVAILABLE: &str = "MetricsAvailable";
     /// The forecast is used: enough history, a working model, and recent backtest error below threshold.
     pub const FORECAST_RELIABLE: &str = "ForecastReliable";
+    /// Every type above.
+    pub const ALL: [&str; 5] = [
+        READY,
+        SCALING_ACTIVE,
+        SCALING_LIMITED,
+        METRICS_AVAILABLE,
+        FORECAST_RELIABLE,
+    ];
 }
 
 /// The reasons prescaler itself gives on its conditions. Reasons that name a failure come

@@ -1,6 +1,5 @@
 //! Traffic traces: CSV files with a `timestamp,value` header, one row per interval.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::forecast::Series;
@@ -67,27 +66,21 @@ impl Trace {
             path: shown.clone(),
             source,
         };
-        let mut bytes = Vec::new();
-        std::fs::File::open(path)
-            .map_err(io)?
-            .take(MAX_TRACE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-        if bytes.len() as u64 > MAX_TRACE_BYTES {
-            return Err(TraceError::Shape {
-                path: shown,
-                reason: format!(
-                    "larger than {} MiB; is it a trace (`timestamp,value` rows)?",
-                    MAX_TRACE_BYTES >> 20
-                ),
-            });
-        }
-        let text = String::from_utf8(bytes).map_err(|e| {
-            io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("not UTF-8 text ({e})"),
-            ))
-        })?;
+        let too_large = || {
+            format!(
+                "larger than {} MiB; is it a trace (`timestamp,value` rows)?",
+                MAX_TRACE_BYTES >> 20
+            )
+        };
+        let text = crate::policy::read_text_capped(path, MAX_TRACE_BYTES, too_large).map_err(
+            |source| match source.kind() {
+                std::io::ErrorKind::FileTooLarge => TraceError::Shape {
+                    path: shown.clone(),
+                    reason: source.to_string(),
+                },
+                _ => io(source),
+            },
+        )?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())

@@ -53,14 +53,8 @@ pub struct PolicyGauges {
     pub conditions: [(&'static str, Option<bool>); CONDITION_TYPES.len()],
 }
 
-/// The condition types exported by `prescaler_policy_condition`.
-pub const CONDITION_TYPES: [&str; 5] = [
-    "Ready",
-    "ScalingActive",
-    "ScalingLimited",
-    "MetricsAvailable",
-    "ForecastReliable",
-];
+/// The condition types exported by `prescaler_policy_condition`: every one a policy has.
+pub const CONDITION_TYPES: [&str; 5] = crate::policy::status::condition::ALL;
 
 /// The numbers of one metric of one policy, as of its latest reconcile. `None` (or a
 /// value that is not finite) removes the series.
@@ -388,14 +382,17 @@ impl OperatorMetrics {
                 condition,
             };
             match state {
-                Some(true) => self.conditions.get_or_create(&key).set(1),
-                Some(false) => self.conditions.get_or_create(&key).set(0),
+                Some(true) => {
+                    self.conditions.get_or_create(&key).set(1);
+                }
+                Some(false) => {
+                    self.conditions.get_or_create(&key).set(0);
+                }
                 None => {
                     self.conditions.remove(&key);
-                    0
                 }
-            };
-            if condition == "MetricsAvailable" {
+            }
+            if condition == crate::policy::status::condition::METRICS_AVAILABLE {
                 let fallback = state.map(|available| i32::from(!available));
                 set_or_remove(&self.fallback_active, &labels, fallback);
             }
