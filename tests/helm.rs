@@ -629,43 +629,54 @@ fn the_first_policy_in_the_notes_is_valid() {
     );
 }
 
-/// The operator's metrics, as `/metrics` exposes them (histograms as `_bucket` series).
-const OPERATOR_METRICS: [&str; 16] = [
-    "prescaler_reconciles_total",
-    "prescaler_reconcile_errors_total",
-    "prescaler_reconcile_duration_seconds_bucket",
-    "prescaler_prometheus_queries_total",
-    "prescaler_prometheus_query_duration_seconds_bucket",
-    "prescaler_current_replicas",
-    "prescaler_reactive_replicas",
-    "prescaler_predicted_replicas",
-    "prescaler_desired_replicas",
-    "prescaler_metric_value",
-    "prescaler_forecast_value",
-    "prescaler_forecast_peak",
-    "prescaler_forecast_error",
-    "prescaler_forecast_loss_ratio",
-    "prescaler_leader",
-    "prescaler_reconcile_duration_seconds_count",
-];
-
-/// The names of the series the operator's /metrics really carries once a policy has been
-/// reconciled (counters with their `_total`).
+/// The names of the series the operator's /metrics really carries once a policy with a
+/// forecast has been reconciled for longer than its lead time (counters with their
+/// `_total`, histograms as `_bucket`, `_sum` and `_count`).
 fn exported_series() -> BTreeSet<String> {
-    use prescaler::telemetry::{CONDITION_TYPES, OperatorMetrics, PolicyGauges};
+    use prescaler::telemetry::{
+        CONDITION_TYPES, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
+    };
     let metrics = OperatorMetrics::new();
-    metrics.set_policy(
-        "shop",
-        "web",
-        PolicyGauges {
-            current: 2,
-            reactive: Some(2),
-            predicted: Some(3),
-            desired: 3,
-            lead_time_s: Some(120),
-            conditions: CONDITION_TYPES.map(|c| (c, Some(true))),
-        },
+    for at in [1_000, 1_015, 1_030] {
+        metrics.set_policy(
+            "shop",
+            "web",
+            PolicyGauges {
+                current: 2,
+                reactive: Some(2),
+                predicted: Some(3),
+                desired: 3,
+                lead_time_s: Some(15),
+                conditions: CONDITION_TYPES.map(|c| (c, Some(true))),
+                quantile: Some(0.9),
+                at,
+                sync_s: 15,
+                scaled: None,
+            },
+        );
+        metrics.set_metric(
+            "shop",
+            "web",
+            "http",
+            MetricGauges {
+                value: Some(10.0),
+                forecast: Some(11.0),
+                upper: Some(13.0),
+                due_at: Some(at + 15),
+                at,
+                metric_type: "RequestRate",
+                peak: Some(14.0),
+                error: Some(0.7),
+                loss_ratio: Some(0.8),
+            },
+        );
+    }
+    metrics.reconciled(
+        ReconcileResult::Success,
+        std::time::Duration::from_millis(5),
     );
+    metrics.reconcile_error("kube");
+    metrics.prometheus_query(true, std::time::Duration::from_millis(5));
     metrics.set_leader(true);
     metrics
         .encode()
@@ -748,6 +759,7 @@ fn the_dashboard_queries_only_the_operators_metrics() {
         .as_str()
         .expect("the dashboard JSON");
     let dashboard: Value = serde_json::from_str(json).expect("the dashboard is JSON");
+    let exported = exported_series();
     let mut queried = BTreeSet::new();
     for panel in dashboard["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().into_iter().flatten() {
@@ -759,7 +771,7 @@ fn the_dashboard_queries_only_the_operators_metrics() {
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
                 assert!(
-                    OPERATOR_METRICS.contains(&name.as_str()),
+                    exported.contains(&name),
                     "panel {:?} queries {name}, which the operator does not export",
                     panel["title"]
                 );
@@ -768,12 +780,21 @@ fn the_dashboard_queries_only_the_operators_metrics() {
             }
         }
     }
-    // Forecast vs actual, desired vs current replicas, reconcile errors.
+    // Conditions, forecast vs actual with its band, replicas, what the forecast added, the
+    // shortfall, coverage, reconcile errors.
     for needed in [
+        "prescaler_policy_condition",
         "prescaler_metric_value",
-        "prescaler_forecast_value",
+        "prescaler_forecast_due_value",
+        "prescaler_forecast_due_upper",
         "prescaler_current_replicas",
         "prescaler_desired_replicas",
+        "prescaler_reactive_replicas",
+        "prescaler_forecast_added_replicas",
+        "prescaler_forecast_added_replica_seconds_total",
+        "prescaler_replica_seconds_total",
+        "prescaler_shortfall_seconds_total",
+        "prescaler_forecast_quantile",
         "prescaler_reconcile_errors_total",
     ] {
         assert!(
@@ -781,6 +802,51 @@ fn the_dashboard_queries_only_the_operators_metrics() {
             "the dashboard has no panel on {needed}"
         );
     }
+    // Scale writes are annotations.
+    let annotations = dashboard["annotations"]["list"]
+        .as_array()
+        .expect("annotations");
+    assert!(
+        annotations.iter().any(|a| a["expr"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("prescaler_scale_writes_total")),
+        "{annotations:?}"
+    );
+    // No variable that must be set to match a policy: only the data source and the
+    // policies to show.
+    let variables: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables")
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(variables, ["datasource", "namespace", "policy"]);
+    // Each forecast panel shows one type of metric, in its unit.
+    let unit_of = |metric_type: &str| {
+        let panel = dashboard["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| {
+                p["targets"][0]["expr"]
+                    .as_str()
+                    .is_some_and(|e| e.contains(&format!("metric_type=\"{metric_type}\"")))
+            })
+            .unwrap_or_else(|| panic!("no panel for {metric_type}"));
+        let defaults = &panel["fieldConfig"]["defaults"];
+        (
+            defaults["unit"].as_str().unwrap_or_default().to_string(),
+            defaults["custom"]["axisLabel"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
+    };
+    assert_eq!(unit_of("RequestRate").0, "reqps");
+    assert_eq!(unit_of("Memory").0, "bytes");
+    assert_eq!(unit_of("CPU").1, "cores");
+    assert_eq!(unit_of("PromQL").0, "short");
 }
 
 #[test]

@@ -8,6 +8,8 @@ mod support;
 mod basics;
 #[path = "operator/cost.rs"]
 mod cost;
+#[path = "operator/dashboard.rs"]
+mod dashboard;
 #[path = "operator/faults.rs"]
 mod faults;
 #[path = "operator/forecast.rs"]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prescaler::telemetry::{
-    Health, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult, TelemetryError,
-    TelemetryServer,
+    Direction, Health, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
+    TelemetryError, TelemetryServer,
 };
 use tokio::sync::oneshot;
 
@@ -136,6 +136,7 @@ async fn metrics_export_every_family_with_its_labels_and_values() {
             peak: Some(210.25),
             error: Some(0.75),
             loss_ratio: Some(0.8),
+            ..MetricGauges::default()
         },
     );
     m.set_leader(true);
@@ -239,6 +240,7 @@ async fn absent_values_remove_their_series_instead_of_going_stale() {
             peak: Some(15.0),
             error: Some(0.5),
             loss_ratio: Some(0.9),
+            ..MetricGauges::default()
         },
     );
     let text = server.metrics_text().await;
@@ -322,24 +324,120 @@ async fn a_deleted_policy_loses_all_its_series_and_others_keep_theirs() {
                     peak: Some(3.0),
                     error: Some(0.4),
                     loss_ratio: None,
+                    ..MetricGauges::default()
                 },
             );
         }
     }
     let text = server.metrics_text().await;
-    // Five per-policy series (current, reactive, predicted, desired, forecast-added) and
-    // four per metric.
-    assert_eq!(text.matches("policy=\"web\"").count(), 5 + 2 * 4);
+    // Ten per-policy series (current, reactive, predicted, desired, forecast-added, three
+    // time totals, scale writes up and down) and five per metric (four and its type).
+    assert_eq!(text.matches("policy=\"web\"").count(), 10 + 2 * 5, "{text}");
 
     m.remove_policy("shop", "web");
     let text = server.metrics_text().await;
     assert_eq!(text.matches("policy=\"web\"").count(), 0, "{text}");
-    assert_eq!(text.matches("policy=\"api\"").count(), 5 + 2 * 4, "{text}");
+    assert_eq!(text.matches("policy=\"api\"").count(), 10 + 2 * 5, "{text}");
 
     m.remove_metric("shop", "api", "cpu");
     let text = server.metrics_text().await;
     assert!(!text.contains("metric=\"cpu\""), "{text}");
-    assert_eq!(text.matches("metric=\"requests\"").count(), 4);
+    assert_eq!(text.matches("metric=\"requests\"").count(), 5);
+}
+
+#[tokio::test]
+async fn time_totals_scale_writes_and_the_forecast_made_for_now() {
+    let server = start().await;
+    let m = &server.metrics;
+    // Three replicas where load asks for four, six decided: short, and two added.
+    let at = |t: i64, scaled| PolicyGauges {
+        current: 3,
+        reactive: Some(4),
+        predicted: Some(6),
+        desired: 6,
+        quantile: Some(0.9),
+        at: t,
+        sync_s: 15,
+        scaled,
+        ..PolicyGauges::default()
+    };
+    // A 30 s lead: what is forecast at t is for t + 30.
+    let metric = |t: i64, forecast: f64| MetricGauges {
+        value: Some(forecast - 5.0),
+        forecast: Some(forecast),
+        upper: Some(forecast + 20.0),
+        due_at: Some(t + 30),
+        at: t,
+        metric_type: "RequestRate",
+        ..MetricGauges::default()
+    };
+    let policy = "{namespace=\"shop\",policy=\"web\"}";
+    let labels = "{namespace=\"shop\",policy=\"web\",metric=\"http\"}";
+    m.set_policy("shop", "web", at(1_000, Some(Direction::Up)));
+    m.set_metric("shop", "web", "http", metric(1_000, 100.0));
+    let text = server.metrics_text().await;
+    for line in [
+        format!("prescaler_replica_seconds_total{policy} 0.0"),
+        format!("prescaler_shortfall_seconds_total{policy} 0.0"),
+        format!("prescaler_forecast_quantile{policy} 0.9"),
+        "prescaler_scale_writes_total{namespace=\"shop\",policy=\"web\",direction=\"up\"} 1"
+            .to_string(),
+        "prescaler_scale_writes_total{namespace=\"shop\",policy=\"web\",direction=\"down\"} 0"
+            .to_string(),
+        "prescaler_metric_info{namespace=\"shop\",policy=\"web\",metric=\"http\",metric_type=\"RequestRate\"} 1"
+            .to_string(),
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in\n{text}");
+    }
+    // Nothing was forecast for now yet.
+    assert!(
+        samples(&text, "prescaler_forecast_due_value").is_empty(),
+        "{text}"
+    );
+
+    m.set_policy("shop", "web", at(1_015, None));
+    m.set_metric("shop", "web", "http", metric(1_015, 110.0));
+    m.set_policy("shop", "web", at(1_030, None));
+    m.set_metric("shop", "web", "http", metric(1_030, 120.0));
+    let text = server.metrics_text().await;
+    for line in [
+        // 30 s at 3 replicas, 2 of them added, all of it short of the 4 asked for.
+        format!("prescaler_replica_seconds_total{policy} 90.0"),
+        format!("prescaler_forecast_added_replica_seconds_total{policy} 60.0"),
+        format!("prescaler_shortfall_seconds_total{policy} 30.0"),
+        // What was forecast at 1000 for 1030.
+        format!("prescaler_forecast_due_value{labels} 100.0"),
+        format!("prescaler_forecast_due_upper{labels} 120.0"),
+        format!("prescaler_metric_value{labels} 115.0"),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
+    }
+
+    // The policy went away for an hour (another replica led): the gap is not counted.
+    m.set_policy("shop", "web", at(4_630, None));
+    let text = server.metrics_text().await;
+    assert!(
+        text.lines()
+            .any(|l| l == format!("prescaler_replica_seconds_total{policy} 90.0")),
+        "{text}"
+    );
+
+    // The metric changed type: one info series, with the new type.
+    m.set_metric(
+        "shop",
+        "web",
+        "http",
+        MetricGauges {
+            metric_type: "PromQL",
+            ..metric(4_630, 1.0)
+        },
+    );
+    let text = server.metrics_text().await;
+    assert_eq!(samples(&text, "prescaler_metric_info").len(), 1, "{text}");
+    assert!(text.contains("metric_type=\"PromQL\""), "{text}");
 }
 
 #[tokio::test]

@@ -21,8 +21,24 @@ use super::state::{PolicyKey, PolicyStates};
 use super::target::{self, TargetError};
 use crate::leader::Leadership;
 use crate::telemetry::{
-    CONDITION_TYPES, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
+    CONDITION_TYPES, Direction, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
 };
+
+/// What one reconcile that read its metrics leaves for the operator's metrics.
+pub struct PolicyRecord<'a> {
+    /// The policy's spec.
+    pub spec: &'a crate::policy::ScalingPolicySpec,
+    /// The status written.
+    pub status: &'a crate::policy::ScalingPolicyStatus,
+    /// What was read and forecast.
+    pub observation: &'a super::observe::Observation,
+    /// When the reconcile ran, Unix seconds.
+    pub now: i64,
+    /// The policy's sync period, seconds.
+    pub sync_s: u64,
+    /// The scale (or HPA floor change) written, if any.
+    pub scaled: Option<Direction>,
+}
 
 /// A cache per Prometheus: the operator default and each policy override.
 struct Sources {
@@ -340,15 +356,16 @@ impl Context {
         self.metrics.set_cache_bytes(bytes);
     }
 
-    /// Exports one policy's numbers.
-    pub fn record_policy(
-        &self,
-        namespace: &str,
-        name: &str,
-        status: &crate::policy::ScalingPolicyStatus,
-        observation: &super::observe::Observation,
-        lead_time_s: Option<u64>,
-    ) {
+    /// Exports one policy's numbers after a reconcile that read its metrics.
+    pub fn record_policy(&self, namespace: &str, name: &str, record: PolicyRecord<'_>) {
+        let PolicyRecord {
+            spec,
+            status,
+            observation,
+            now,
+            sync_s,
+            scaled,
+        } = record;
         let condition = |type_: &str| {
             super::report::condition(&status.conditions, type_).and_then(|c| {
                 match c.status.as_str() {
@@ -359,6 +376,7 @@ impl Context {
             })
         };
         let conditions = CONDITION_TYPES.map(|t| (t, condition(t)));
+        let lead = spec.forecast.lead_time.seconds().ok();
         self.metrics.set_policy(
             namespace,
             name,
@@ -367,11 +385,20 @@ impl Context {
                 reactive: status.reactive_replicas,
                 predicted: status.predicted_replicas,
                 desired: status.desired_replicas.unwrap_or(0),
-                lead_time_s,
+                lead_time_s: lead,
                 conditions,
+                quantile: Some(spec.forecast.quantile),
+                at: now,
+                sync_s,
+                scaled,
             },
         );
         for (metric, observed) in status.metrics.iter().zip(&observation.observed) {
+            let metric_type = spec
+                .metrics
+                .iter()
+                .find(|m| m.effective_name() == metric.name)
+                .map_or("", |m| m.kind.as_str());
             self.metrics.set_metric(
                 namespace,
                 name,
@@ -379,6 +406,10 @@ impl Context {
                 MetricGauges {
                     value: observed.value,
                     forecast: observed.forecast_at_lead,
+                    upper: observed.upper_at_lead,
+                    due_at: lead.and_then(|l| i64::try_from(l).ok()).map(|l| now + l),
+                    at: now,
+                    metric_type,
                     peak: observed.peak,
                     error: observed.error,
                     loss_ratio: observed.loss_ratio,
@@ -507,7 +538,34 @@ mod tests {
             observed: vec![Default::default()],
             ..Default::default()
         };
-        ctx.record_policy(namespace, name, &status, &observation, Some(120));
+        let policy = crate::policy::ScalingPolicy::from_yaml(
+            r#"
+apiVersion: autoscaling.prescaler.io/v1alpha1
+kind: ScalingPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  maxReplicas: 10
+  metrics:
+    - type: RequestRate
+      name: http
+      requestRate: {query: 'sum(rate(http_requests_total[1m]))', targetPerReplica: 10}
+"#,
+        )
+        .expect("fixture policy");
+        let spec = policy.spec;
+        ctx.record_policy(
+            namespace,
+            name,
+            PolicyRecord {
+                spec: &spec,
+                status: &status,
+                observation: &observation,
+                now: 1_000,
+                sync_s: 15,
+                scaled: None,
+            },
+        );
         let _ = ctx.backoff(namespace, name);
     }
 

@@ -39,6 +39,8 @@ pub struct Observed {
     pub value: Option<f64>,
     /// The point forecast at now + leadTime.
     pub forecast_at_lead: Option<f64>,
+    /// The provisioned quantile at now + leadTime.
+    pub upper_at_lead: Option<f64>,
     /// The provisioned-quantile peak over [now + leadTime, now + leadTime + horizon].
     pub peak: Option<f64>,
     /// Recent backtest MASE of the model.
@@ -220,6 +222,7 @@ fn use_forecast(
 ) {
     if let Some(i) = (0..f.point.len()).find(|&i| f.time_at(i) + f.step as i64 > from) {
         observed.forecast_at_lead = Some(f.point[i]);
+        observed.upper_at_lead = f.quantile(quantile).and_then(|q| q.get(i)).copied();
     }
     if let Some(peak) = f.peak(quantile, from, to) {
         status.expected_peak = Some(round3(peak.value));

@@ -13,11 +13,12 @@ use tracing::Instrument;
 use crate::plan;
 use crate::policy::ScalingPolicy;
 
-use super::context::Context;
+use super::context::{Context, PolicyRecord};
 use super::error::{ReconcileError, api};
 use super::evaluate::{Evaluation, Facts, Next, Write, evaluate, invalid_at};
 use super::gather::{Gathered, gather};
 use super::target::{self, FIELD_MANAGER};
+use crate::telemetry::Direction;
 
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
@@ -78,7 +79,7 @@ async fn reconcile_inner(
     let gathered = gather(policy, ctx, namespace, timing, now).await?;
     let before = policy.status.clone().unwrap_or_default();
     let mut evaluation = evaluate(&policy.spec, &gathered.facts, &before, generation, now);
-    apply(ctx, policy, namespace, &gathered, &mut evaluation, now).await?;
+    let written = apply(ctx, policy, namespace, &gathered, &mut evaluation, now).await?;
     if !ctx.is_leader() {
         return Ok(Action::requeue(sync));
     }
@@ -104,8 +105,28 @@ async fn reconcile_inner(
         ..
     } = &gathered.facts
     {
-        let lead = policy.spec.forecast.lead_time.seconds().ok();
-        ctx.record_policy(namespace, name, status, observation, lead);
+        let scaled = match &evaluation.write {
+            Some(Write::Scale { from, to } | Write::HpaFloor { from, to, .. }) if written => {
+                Some(if to > from {
+                    Direction::Up
+                } else {
+                    Direction::Down
+                })
+            }
+            _ => None,
+        };
+        ctx.record_policy(
+            namespace,
+            name,
+            PolicyRecord {
+                spec: &policy.spec,
+                status,
+                observation,
+                now,
+                sync_s: sync.as_secs(),
+                scaled,
+            },
+        );
     }
     let reference = policy.object_ref(&());
     for e in &evaluation.events {
@@ -119,7 +140,8 @@ async fn reconcile_inner(
     })
 }
 
-/// Makes the evaluation's write, if this process still leads, and records it once made.
+/// Makes the evaluation's write, if this process still leads, and records it once made;
+/// true when it was made.
 async fn apply(
     ctx: &Context,
     policy: &ScalingPolicy,
@@ -127,13 +149,13 @@ async fn apply(
     gathered: &Gathered,
     evaluation: &mut Evaluation,
     now: i64,
-) -> Result<(), ReconcileError> {
+) -> Result<bool, ReconcileError> {
     let (Some(write), Some(resource)) = (&evaluation.write, &gathered.resource) else {
-        return Ok(());
+        return Ok(false);
     };
     // Leadership can be lost while metrics were read: check again right before writing.
     if !ctx.is_leader() {
-        return Ok(());
+        return Ok(false);
     }
     match write {
         Write::Scale { to, .. } => {
@@ -150,7 +172,7 @@ async fn apply(
                 // with backoff.
                 Err(e) if e.is_permanent() => {
                     evaluation.refused(e.reason(), e.to_string(), now);
-                    return Ok(());
+                    return Ok(false);
                 }
                 other => other?,
             }
@@ -174,5 +196,5 @@ async fn apply(
         }
     }
     evaluation.written(now);
-    Ok(())
+    Ok(true)
 }

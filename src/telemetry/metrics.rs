@@ -5,7 +5,7 @@
 //! controller does not have (no forecast, metrics unavailable) removes its series instead
 //! of leaving a stale number behind, and deleting a policy removes all of its series.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -16,6 +16,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+use super::ledger::{self, Due, Matured, Pending, Tally};
 
 /// How a reconcile ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,8 +37,26 @@ impl ReconcileResult {
     }
 }
 
-/// The replica numbers of one policy, as of its latest reconcile.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Which way a written scale (or HPA floor) went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// More replicas.
+    Up,
+    /// Fewer replicas.
+    Down,
+}
+
+impl Direction {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+        }
+    }
+}
+
+/// The numbers of one policy, as of its latest reconcile.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PolicyGauges {
     /// Replicas the target has now.
     pub current: i32,
@@ -51,6 +71,15 @@ pub struct PolicyGauges {
     /// Status of each condition the policy reports (`True` → 1, `False` → 0); a condition
     /// not listed, or `Unknown`, has no series.
     pub conditions: [(&'static str, Option<bool>); CONDITION_TYPES.len()],
+    /// `spec.forecast.quantile`: the level provisioned for.
+    pub quantile: Option<f64>,
+    /// When the reconcile ran, Unix seconds: the time totals count from one to the next.
+    pub at: i64,
+    /// The policy's sync period in seconds; a gap of more than twice it (plus a minute)
+    /// between reconciles is left out of the time totals.
+    pub sync_s: u64,
+    /// The scale (or HPA floor change) written by this reconcile, if any.
+    pub scaled: Option<Direction>,
 }
 
 /// The condition types exported by `prescaler_policy_condition`: every one a policy has.
@@ -62,8 +91,16 @@ pub const CONDITION_TYPES: [&str; 5] = crate::policy::status::condition::ALL;
 pub struct MetricGauges {
     /// The latest observed value.
     pub value: Option<f64>,
-    /// The forecast at now + leadTime.
+    /// The point forecast at now + leadTime.
     pub forecast: Option<f64>,
+    /// The provisioned quantile at now + leadTime.
+    pub upper: Option<f64>,
+    /// The moment `forecast` and `upper` are for (now + leadTime), Unix seconds.
+    pub due_at: Option<i64>,
+    /// When the reconcile ran, Unix seconds.
+    pub at: i64,
+    /// The metric's `type` (`RequestRate`, `CPU`, ...), which gives its unit.
+    pub metric_type: &'static str,
     /// The provisioned quantile's peak over the planning window.
     pub peak: Option<f64>,
     /// The recent backtest error (MASE).
@@ -102,6 +139,21 @@ struct ConditionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ScaleLabels {
+    namespace: String,
+    policy: String,
+    direction: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InfoLabels {
+    namespace: String,
+    policy: String,
+    metric: String,
+    metric_type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MetricLabels {
     namespace: String,
     policy: String,
@@ -109,6 +161,19 @@ struct MetricLabels {
 }
 
 type FloatGauge = Gauge<f64, AtomicU64>;
+type FloatCounter = Counter<f64, AtomicU64>;
+
+/// What is kept between reconciles, under one lock.
+#[derive(Default)]
+struct Memory {
+    /// The metrics exported per policy and their types, so that a deleted policy (or a
+    /// dropped metric) loses every series.
+    metrics_of: HashMap<PolicyLabels, BTreeMap<String, &'static str>>,
+    /// Forecasts waiting for the moment they were made for.
+    pending: HashMap<MetricLabels, Pending>,
+    /// Each policy's numbers at its latest reconcile, for the time totals.
+    tallies: HashMap<PolicyLabels, Tally>,
+}
 
 /// Every metric the operator exports, in one registry. Share it as `Arc<OperatorMetrics>`.
 pub struct OperatorMetrics {
@@ -137,6 +202,16 @@ pub struct OperatorMetrics {
     fallback_active: Family<PolicyLabels, Gauge>,
     /// `prescaler_lead_time_seconds{namespace, policy}`.
     lead_time: Family<PolicyLabels, Gauge>,
+    /// `prescaler_forecast_quantile{namespace, policy}`.
+    forecast_quantile: Family<PolicyLabels, FloatGauge>,
+    /// `prescaler_replica_seconds_total{namespace, policy}`.
+    replica_seconds: Family<PolicyLabels, FloatCounter>,
+    /// `prescaler_forecast_added_replica_seconds_total{namespace, policy}`.
+    added_replica_seconds: Family<PolicyLabels, FloatCounter>,
+    /// `prescaler_shortfall_seconds_total{namespace, policy}`.
+    shortfall_seconds: Family<PolicyLabels, FloatCounter>,
+    /// `prescaler_scale_writes_total{namespace, policy, direction}`.
+    scale_writes: Family<ScaleLabels, Counter>,
     /// `prescaler_policy_condition{namespace, policy, condition}`.
     conditions: Family<ConditionLabels, Gauge>,
     /// `prescaler_metric_value{namespace, policy, metric}`.
@@ -145,6 +220,12 @@ pub struct OperatorMetrics {
     forecast_value: Family<MetricLabels, FloatGauge>,
     /// `prescaler_forecast_peak{namespace, policy, metric}`.
     forecast_peak: Family<MetricLabels, FloatGauge>,
+    /// `prescaler_forecast_due_value{namespace, policy, metric}`.
+    forecast_due_value: Family<MetricLabels, FloatGauge>,
+    /// `prescaler_forecast_due_upper{namespace, policy, metric}`.
+    forecast_due_upper: Family<MetricLabels, FloatGauge>,
+    /// `prescaler_metric_info{namespace, policy, metric, metric_type}`.
+    metric_info: Family<InfoLabels, Gauge>,
     /// `prescaler_forecast_error{namespace, policy, metric}`.
     forecast_error: Family<MetricLabels, FloatGauge>,
     /// `prescaler_forecast_loss_ratio{namespace, policy, metric}`.
@@ -153,8 +234,7 @@ pub struct OperatorMetrics {
     leader: Gauge,
     /// `prescaler_history_cache_bytes`.
     history_cache_bytes: Gauge,
-    /// The metric names exported per policy, so that a deleted policy loses them all.
-    metrics_of: Mutex<HashMap<PolicyLabels, BTreeSet<String>>>,
+    memory: Mutex<Memory>,
 }
 
 impl Default for OperatorMetrics {
@@ -248,6 +328,38 @@ impl OperatorMetrics {
             Unit::Seconds,
             lead_time.clone(),
         );
+        let forecast_quantile = Family::<PolicyLabels, FloatGauge>::default();
+        registry.register(
+            "forecast_quantile",
+            "The policy's spec.forecast.quantile: the forecast level it provisions for (the share of time load should stay under prescaler_forecast_due_upper)",
+            forecast_quantile.clone(),
+        );
+        let policy_seconds = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<PolicyLabels, FloatCounter>::default();
+            registry.register_with_unit(name, help, Unit::Seconds, family.clone());
+            family
+        };
+        let replica_seconds = policy_seconds(
+            &mut registry,
+            "replica",
+            "Replica-seconds the policy's target has run while this process reconciled it (divide an increase by 3600 for pod-hours)",
+        );
+        let added_replica_seconds = policy_seconds(
+            &mut registry,
+            "forecast_added_replica",
+            "Replica-seconds held above what current load asked for (desired minus reactive, when positive): the cost of the forecast",
+        );
+        let shortfall_seconds = policy_seconds(
+            &mut registry,
+            "shortfall",
+            "Seconds the target had fewer replicas than current load asked for (current below reactive)",
+        );
+        let scale_writes = Family::<ScaleLabels, Counter>::default();
+        registry.register(
+            "scale_writes",
+            "Scales the operator wrote, by direction: the target's /scale, or the HPA's minReplicas in HPAFloor mode; each one is also a Kubernetes Event",
+            scale_writes.clone(),
+        );
         let conditions = Family::<ConditionLabels, Gauge>::default();
         registry.register(
             "policy_condition",
@@ -273,6 +385,22 @@ impl OperatorMetrics {
             &mut registry,
             "forecast_peak",
             "Peak of the provisioned forecast quantile over [now + leadTime, now + leadTime + horizon]",
+        );
+        let forecast_due_value = metric_gauge(
+            &mut registry,
+            "forecast_due_value",
+            "The point forecast made leadTime ago for now: compare it with prescaler_metric_value",
+        );
+        let forecast_due_upper = metric_gauge(
+            &mut registry,
+            "forecast_due_upper",
+            "The provisioned quantile of the forecast made leadTime ago for now: load above it was not planned for",
+        );
+        let metric_info = Family::<InfoLabels, Gauge>::default();
+        registry.register(
+            "metric_info",
+            "1 for each metric of a policy; metric_type (RequestRate, CPU, Memory, PromQL) gives the unit of its values: requests per second, cores, bytes, or the query's own",
+            metric_info.clone(),
         );
         let forecast_error = metric_gauge(
             &mut registry,
@@ -318,15 +446,23 @@ impl OperatorMetrics {
             forecast_added,
             fallback_active,
             lead_time,
+            forecast_quantile,
+            replica_seconds,
+            added_replica_seconds,
+            shortfall_seconds,
+            scale_writes,
             conditions,
             metric_value,
             forecast_value,
             forecast_peak,
+            forecast_due_value,
+            forecast_due_upper,
+            metric_info,
             forecast_error,
             forecast_loss_ratio,
             leader,
             history_cache_bytes,
-            metrics_of: Mutex::new(HashMap::new()),
+            memory: Mutex::new(Memory::default()),
         }
     }
 
@@ -375,6 +511,15 @@ impl OperatorMetrics {
         );
         let lead = gauges.lead_time_s.and_then(|s| i32::try_from(s).ok());
         set_or_remove(&self.lead_time, &labels, lead);
+        match gauges.quantile.filter(|q| q.is_finite()) {
+            Some(q) => {
+                self.forecast_quantile.get_or_create(&labels).set(q);
+            }
+            None => {
+                self.forecast_quantile.remove(&labels);
+            }
+        }
+        self.tally(&labels, &gauges);
         for (condition, state) in gauges.conditions {
             let key = ConditionLabels {
                 namespace: namespace.into(),
@@ -399,6 +544,43 @@ impl OperatorMetrics {
         }
     }
 
+    /// Adds the time since the policy's last reconcile to its time totals and counts its
+    /// write. Every series starts at 0 with the policy's first reconcile, so that an
+    /// increase is seen from the first write on.
+    fn tally(&self, labels: &PolicyLabels, gauges: &PolicyGauges) {
+        let now = Tally {
+            at: gauges.at,
+            current: gauges.current,
+            added: gauges.reactive.map_or(0, |r| gauges.desired - r),
+            short: gauges.reactive.is_some_and(|r| gauges.current < r),
+        };
+        let max_gap =
+            i64::try_from(gauges.sync_s.saturating_mul(2).saturating_add(60)).unwrap_or(i64::MAX);
+        let prev = self.remember().tallies.insert(labels.clone(), now);
+        let add = prev.map_or_else(ledger::Increments::default, |prev| {
+            ledger::between(prev, now, max_gap)
+        });
+        self.replica_seconds
+            .get_or_create(labels)
+            .inc_by(add.replica_s);
+        self.added_replica_seconds
+            .get_or_create(labels)
+            .inc_by(add.added_s);
+        self.shortfall_seconds
+            .get_or_create(labels)
+            .inc_by(add.short_s);
+        for direction in [Direction::Up, Direction::Down] {
+            let counter = self.scale_writes.get_or_create(&ScaleLabels {
+                namespace: labels.namespace.clone(),
+                policy: labels.policy.clone(),
+                direction: direction.label(),
+            });
+            if gauges.scaled == Some(direction) {
+                counter.inc();
+            }
+        }
+    }
+
     /// Sets the gauges of one metric of a policy; absent or non-finite values remove their
     /// series. `metric` names the metric within the policy (bounded by its spec).
     pub fn set_metric(&self, namespace: &str, policy: &str, metric: &str, gauges: MetricGauges) {
@@ -417,39 +599,74 @@ impl OperatorMetrics {
             &labels,
             finite(gauges.loss_ratio),
         );
-        self.tracked()
+        let made = match (gauges.due_at, finite(gauges.forecast)) {
+            (Some(at), Some(point)) => Some(Due {
+                at,
+                point,
+                upper: finite(gauges.upper),
+            }),
+            _ => None,
+        };
+        let mut memory = self.remember();
+        let matured = memory
+            .pending
+            .entry(labels.clone())
+            .or_default()
+            .advance(gauges.at, made);
+        match matured {
+            Matured::Show(due) => {
+                set_or_remove_f64(&self.forecast_due_value, &labels, Some(due.point));
+                set_or_remove_f64(&self.forecast_due_upper, &labels, due.upper);
+            }
+            Matured::Keep => {}
+            Matured::Remove => {
+                set_or_remove_f64(&self.forecast_due_value, &labels, None);
+                set_or_remove_f64(&self.forecast_due_upper, &labels, None);
+            }
+        }
+        let before = memory
+            .metrics_of
             .entry(policy_labels(namespace, policy))
             .or_default()
-            .insert(metric.into());
+            .insert(metric.into(), gauges.metric_type);
+        drop(memory);
+        if let Some(old) = before.filter(|old| *old != gauges.metric_type) {
+            self.metric_info.remove(&info_labels(&labels, old));
+        }
+        self.metric_info
+            .get_or_create(&info_labels(&labels, gauges.metric_type))
+            .set(1);
     }
 
     /// Removes every series of one metric of a policy.
     pub fn remove_metric(&self, namespace: &str, policy: &str, metric: &str) {
         let key = policy_labels(namespace, policy);
-        if let Some(metrics) = self.tracked().get_mut(&key) {
-            metrics.remove(metric);
-        }
-        self.remove_metric_series(&key, metric);
+        let metric_type = self
+            .remember()
+            .metrics_of
+            .get_mut(&key)
+            .and_then(|metrics| metrics.remove(metric));
+        self.remove_metric_series(&key, metric, metric_type);
     }
 
     /// Removes the series of every metric of a policy not named in `keep`, for a policy
     /// whose spec dropped a metric.
     pub fn retain_metrics(&self, namespace: &str, policy: &str, keep: &[&str]) {
         let key = policy_labels(namespace, policy);
-        let dropped: Vec<String> = match self.tracked().get_mut(&key) {
+        let dropped: Vec<(String, &'static str)> = match self.remember().metrics_of.get_mut(&key) {
             Some(metrics) => {
                 let dropped = metrics
                     .iter()
-                    .filter(|m| !keep.contains(&m.as_str()))
-                    .cloned()
+                    .filter(|(m, _)| !keep.contains(&m.as_str()))
+                    .map(|(m, t)| (m.clone(), *t))
                     .collect();
-                metrics.retain(|m| keep.contains(&m.as_str()));
+                metrics.retain(|m, _| keep.contains(&m.as_str()));
                 dropped
             }
             None => Vec::new(),
         };
-        for metric in dropped {
-            self.remove_metric_series(&key, &metric);
+        for (metric, metric_type) in dropped {
+            self.remove_metric_series(&key, &metric, Some(metric_type));
         }
     }
 
@@ -467,6 +684,21 @@ impl OperatorMetrics {
         ] {
             family.remove(&key);
         }
+        self.forecast_quantile.remove(&key);
+        for family in [
+            &self.replica_seconds,
+            &self.added_replica_seconds,
+            &self.shortfall_seconds,
+        ] {
+            family.remove(&key);
+        }
+        for direction in [Direction::Up, Direction::Down] {
+            self.scale_writes.remove(&ScaleLabels {
+                namespace: namespace.into(),
+                policy: policy.into(),
+                direction: direction.label(),
+            });
+        }
         for condition in CONDITION_TYPES {
             self.conditions.remove(&ConditionLabels {
                 namespace: namespace.into(),
@@ -474,9 +706,13 @@ impl OperatorMetrics {
                 condition,
             });
         }
-        let metrics = self.tracked().remove(&key).unwrap_or_default();
-        for metric in metrics {
-            self.remove_metric_series(&key, &metric);
+        let metrics = {
+            let mut memory = self.remember();
+            memory.tallies.remove(&key);
+            memory.metrics_of.remove(&key).unwrap_or_default()
+        };
+        for (metric, metric_type) in metrics {
+            self.remove_metric_series(&key, &metric, Some(metric_type));
         }
     }
 
@@ -499,11 +735,16 @@ impl OperatorMetrics {
         out
     }
 
-    fn tracked(&self) -> std::sync::MutexGuard<'_, HashMap<PolicyLabels, BTreeSet<String>>> {
-        self.metrics_of.lock().unwrap_or_else(|e| e.into_inner())
+    fn remember(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn remove_metric_series(&self, key: &PolicyLabels, metric: &str) {
+    fn remove_metric_series(
+        &self,
+        key: &PolicyLabels,
+        metric: &str,
+        metric_type: Option<&'static str>,
+    ) {
         let labels = MetricLabels {
             namespace: key.namespace.clone(),
             policy: key.policy.clone(),
@@ -513,11 +754,17 @@ impl OperatorMetrics {
             &self.metric_value,
             &self.forecast_value,
             &self.forecast_peak,
+            &self.forecast_due_value,
+            &self.forecast_due_upper,
             &self.forecast_error,
             &self.forecast_loss_ratio,
         ] {
             family.remove(&labels);
         }
+        if let Some(metric_type) = metric_type {
+            self.metric_info.remove(&info_labels(&labels, metric_type));
+        }
+        self.remember().pending.remove(&labels);
     }
 }
 
@@ -525,6 +772,15 @@ fn policy_labels(namespace: &str, policy: &str) -> PolicyLabels {
     PolicyLabels {
         namespace: namespace.into(),
         policy: policy.into(),
+    }
+}
+
+fn info_labels(labels: &MetricLabels, metric_type: &'static str) -> InfoLabels {
+    InfoLabels {
+        namespace: labels.namespace.clone(),
+        policy: labels.policy.clone(),
+        metric: labels.metric.clone(),
+        metric_type,
     }
 }
 
@@ -626,6 +882,7 @@ mod tests {
             desired: 6,
             lead_time_s: Some(120),
             conditions,
+            ..PolicyGauges::default()
         };
         m.set_policy("ns", "web", gauges);
         let text = m.encode();

@@ -1,10 +1,13 @@
 //! Logging set-up, the operator's metrics ([`metrics`]) and its HTTP endpoints
 //! ([`server`]: `/metrics`, `/healthz`, `/readyz`).
 
+mod ledger;
 pub mod metrics;
 pub mod server;
 
-pub use metrics::{CONDITION_TYPES, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult};
+pub use metrics::{
+    CONDITION_TYPES, Direction, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
+};
 pub use server::{Health, TelemetryError, TelemetryServer, serve};
 
 use clap::ValueEnum;

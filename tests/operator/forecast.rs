@@ -14,20 +14,20 @@ use crate::support::operator::{
 };
 use crate::support::prometheus::{PrometheusServer, Series, TraceRate};
 
-const DAY: u64 = 86_400;
+pub(crate) const DAY: u64 = 86_400;
 /// Monday 1995-07-10 11:00 UTC (07:00 at the space center): the morning rise begins, as it
 /// did at the same time on the days before — a time at which, on three days of history, the
 /// forecast beats the last value clearly enough for the skill gate to use it.
-const AT: i64 = 805_374_000;
+pub(crate) const AT: i64 = 805_374_000;
 /// Requests per second one replica should carry.
-const PER_REPLICA: f64 = 0.05;
+pub(crate) const PER_REPLICA: f64 = 0.05;
 const LIMIT: Duration = Duration::from_secs(90);
 
 /// The tests here each run a Prometheus, an operator and its model fitting; one at a time
 /// keeps them from starving each other on a small machine.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn nasa() -> PathBuf {
+pub(crate) fn nasa() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/traces/nasa_http_jul1995_1min.csv")
 }
 

@@ -247,6 +247,11 @@ pub struct PrometheusServer {
     now: i64,
     /// Prometheus' `--web.config.file`, when it serves HTTPS.
     web_config: Option<PathBuf>,
+    /// The live exporter's address, the first scrape job.
+    exporter_addr: SocketAddr,
+    /// Jobs added by [`PrometheusServer::scrape_also`], and rule files.
+    extra: Vec<(String, String)>,
+    rule_files: Vec<PathBuf>,
 }
 
 impl PrometheusServer {
@@ -360,7 +365,6 @@ impl PrometheusServer {
         let exporter = serve(exporter_listener, router);
 
         let port = free_port();
-        std::fs::write(dir.join("prometheus.yml"), config(exporter_addr)).expect("config");
         let mut server = Self {
             port,
             dir,
@@ -370,7 +374,11 @@ impl PrometheusServer {
             series,
             now,
             web_config,
+            exporter_addr,
+            extra: Vec::new(),
+            rule_files: Vec::new(),
         };
+        server.write_config();
         server.spawn(&prometheus);
         server
     }
@@ -416,23 +424,79 @@ impl PrometheusServer {
         panic!("prometheus was not ready within 30s: {}", self.log());
     }
 
+    fn write_config(&self) {
+        let mut text = config(self.exporter_addr);
+        for (job, target) in &self.extra {
+            // As the chart's ServiceMonitor: the target's own labels win (honorLabels).
+            text.push_str(&format!(
+                "  - job_name: {job}\n    honor_labels: true\n    static_configs:\n      - targets: ['{target}']\n"
+            ));
+        }
+        if !self.rule_files.is_empty() {
+            text.push_str("rule_files:\n");
+            for file in &self.rule_files {
+                text.push_str(&format!("  - '{}'\n", file.display()));
+            }
+        }
+        std::fs::write(self.dir.join("prometheus.yml"), text).expect("config");
+    }
+
+    /// Scrapes `target` (`host:port`, path /metrics) every second as job `job` too, and
+    /// evaluates `rule_files` every second; reloads the running Prometheus (SIGHUP) and
+    /// waits until the first scrape of `target` landed.
+    pub fn scrape_also(&mut self, job: &str, target: &str, rule_files: &[PathBuf]) {
+        self.extra.push((job.to_string(), target.to_string()));
+        self.rule_files.extend(rule_files.iter().cloned());
+        self.write_config();
+        let pid = self.child.as_ref().expect("prometheus runs").id();
+        let _ = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status();
+        self.wait_until_up(job);
+    }
+
     /// Waits until a scrape of the exporter has landed (the `up` series of the live job).
     pub fn wait_until_scraped(&self) {
+        self.wait_until_up("live");
+    }
+
+    fn wait_until_up(&self, job: &str) {
+        let path = format!("/api/v1/query?query=up%7Bjob%3D%22{job}%22%7D%3D%3D1");
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Some((200, body)) = http_get(
-                self.port,
-                "/api/v1/query?query=up%7Bjob%3D%22live%22%7D%3D%3D1",
-            ) && body.contains("\"value\"")
+            if let Some((200, body)) = http_get(self.port, &path)
+                && body.contains("\"value\"")
             {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         panic!(
-            "prometheus did not scrape the exporter within 30s: {}",
+            "prometheus did not scrape job {job} within 30s: {}",
             self.log()
         );
+    }
+
+    /// An instant query now: the result's `data` (`resultType` and `result`). Panics with
+    /// Prometheus' error when the query is refused, naming it.
+    pub fn query(&self, expr: &str) -> serde_json::Value {
+        let encoded: String = form_urlencoded::byte_serialize(expr.as_bytes()).collect();
+        self.api(&format!("/api/v1/query?query={encoded}"), expr)
+    }
+
+    /// `GET path` on the HTTP API: the answer's `data`. Panics on an error answer, with
+    /// `what` and Prometheus' message.
+    pub fn api(&self, path: &str, what: &str) -> serde_json::Value {
+        let (status, body) =
+            http_get(self.port, path).unwrap_or_else(|| panic!("prometheus did not answer {what}"));
+        let answer: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {body}"));
+        assert!(
+            status == 200 && answer["status"] == "success",
+            "{what}: {status} {}",
+            answer["error"]
+        );
+        answer["data"].clone()
     }
 
     /// The base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
@@ -507,6 +571,7 @@ impl Drop for PrometheusServer {
 fn config(exporter: SocketAddr) -> String {
     format!(
         "global:\n  scrape_interval: {SCRAPE_INTERVAL_S}s\n  scrape_timeout: {SCRAPE_INTERVAL_S}s\n\
+         \x20 evaluation_interval: {SCRAPE_INTERVAL_S}s\n\
          scrape_configs:\n  - job_name: live\n    static_configs:\n      - targets: ['{exporter}']\n\
          \x20   metric_relabel_configs:\n      - action: labeldrop\n        regex: job|instance\n\
          \x20     - action: labelmap\n        regex: exported_(job|instance)\n        replacement: $1\n\
