@@ -6,6 +6,8 @@ mod support;
 
 #[path = "operator/basics.rs"]
 mod basics;
+#[path = "operator/controls.rs"]
+mod controls;
 #[path = "operator/cost.rs"]
 mod cost;
 #[path = "operator/dashboard.rs"]

@@ -8,6 +8,7 @@ use crate::plan::{
     self, Gate, HpaView, Inputs, Limit, PlanState, ScaleDecision, Tolerance, Writes, gate,
     hpa_floor, record_scale,
 };
+use crate::policy::annotations::{self, Hold};
 use crate::policy::status::condition;
 use crate::policy::{
     ConditionReason, FallbackType, ResolvedBehavior, ScalingPolicySpec, ScalingPolicyStatus,
@@ -36,6 +37,8 @@ pub enum Facts {
         hpas: Vec<HpaView>,
         /// Older ScalingPolicies (by name) that scale the same target and may write.
         rivals: Vec<String>,
+        /// What the pause annotations ask for.
+        hold: Hold,
         /// The metrics and their forecasts, or why there is no source for them.
         metrics: Result<Observation, Problem>,
     },
@@ -185,14 +188,21 @@ pub fn evaluate(
             scale,
             hpas,
             rivals,
+            hold,
             metrics,
         } => {
             status.current_replicas = Some(scale.replicas);
-            let gate = gate(spec.mode, &spec.target_ref, hpas, rivals);
+            let resuming = report::condition(&before.conditions, condition::SCALING_ACTIVE)
+                .is_some_and(|c| c.reason == ConditionReason::Paused.as_str());
+            let mut gate = gate(spec.mode, &spec.target_ref, hpas, rivals);
+            let allowed = gate.active();
+            let pin = held(&mut gate, hold, spec, scale.replicas, resuming);
+            // A pause keeps everything as it is, an HPA's raised floor included.
+            let stopped = allowed && !gate.active();
             set(
                 status,
                 condition::SCALING_ACTIVE,
-                gate.active(),
+                gate.active() && pin.is_none(),
                 gate.reason.as_str(),
                 gate.message.clone(),
                 now,
@@ -201,13 +211,101 @@ pub fn evaluate(
                 Err(problem) => ready(status, false, problem.reason, problem.message.clone()),
                 Ok(observation) => decide(&mut out, spec, scale, &gate, observation, now),
             }
-            if !matches!(gate.writes, Writes::HpaFloor(_)) && out.write.is_none() {
+            if let Some(n) = pin {
+                pin_to(&mut out, &gate, scale, n);
+            }
+            if !matches!(gate.writes, Writes::HpaFloor(_)) && out.write.is_none() && !stopped {
                 out.write = restore(hpas);
             }
         }
     }
     announce_transitions(before, &out.status, &mut out.events);
     out
+}
+
+/// Applies the pause annotations, and HPA's rule that a target at 0 replicas is not
+/// autoscaled, to what the mode rule allows. Returns the count to hold at, when one is
+/// pinned and something may be written. A conflict or ForecastOnly keeps its own reason:
+/// nothing is written either way. A target at 0 replicas because a pin put it there
+/// (`resuming`) is scaled again once the pin goes.
+fn held(
+    gate: &mut Gate,
+    hold: &Hold,
+    spec: &ScalingPolicySpec,
+    current: i32,
+    resuming: bool,
+) -> Option<i32> {
+    if !gate.active() {
+        return None;
+    }
+    let target = format!("{} {}", spec.target_ref.kind, spec.target_ref.name);
+    let stop = |reason, message| Gate {
+        writes: Writes::Nothing,
+        reason,
+        message,
+    };
+    match hold {
+        Hold::None if current == 0 && !resuming => {
+            *gate = stop(
+                ConditionReason::ScalingDisabled,
+                format!(
+                    "{target} has 0 replicas: as for an HPA, autoscaling is off until it is scaled to at least 1 (kubectl scale), or held with annotation {}",
+                    annotations::PAUSED_REPLICAS
+                ),
+            );
+            None
+        }
+        Hold::None => None,
+        Hold::Paused => {
+            *gate = stop(
+                ConditionReason::Paused,
+                format!(
+                    "paused by annotation {}: {target} stays at {current} replicas; desiredReplicas shows what would be written. Remove the annotation to resume",
+                    annotations::PAUSED
+                ),
+            );
+            None
+        }
+        Hold::Invalid(message) => {
+            *gate = stop(ConditionReason::InvalidAnnotation, message.clone());
+            None
+        }
+        Hold::Pinned(n) => {
+            let what = match &gate.writes {
+                Writes::HpaFloor(hpa) => format!(
+                    "minReplicas of HorizontalPodAutoscaler {} held at {}",
+                    hpa.name,
+                    (*n).max(1)
+                ),
+                _ => format!("{target} held at {n} replicas"),
+            };
+            gate.reason = ConditionReason::Paused;
+            gate.message = format!(
+                "{what} by annotation {}; desiredReplicas shows what would be written. Remove the annotation to resume",
+                annotations::PAUSED_REPLICAS
+            );
+            Some(*n)
+        }
+    }
+}
+
+/// Replaces the decision's write with the pinned count.
+fn pin_to(out: &mut Evaluation, gate: &Gate, scale: &ScaleView, n: i32) {
+    out.write = match &gate.writes {
+        Writes::Scale => (scale.replicas != n).then_some(Write::Scale {
+            from: scale.replicas,
+            to: n,
+        }),
+        // An HPA's minReplicas is at least 1.
+        Writes::HpaFloor(hpa) => (hpa.min_replicas != n.max(1)).then(|| Write::HpaFloor {
+            hpa: hpa.name.clone(),
+            from: hpa.min_replicas,
+            to: n.max(1),
+            keep_original: hpa.ours.is_none(),
+        }),
+        Writes::Nothing => None,
+    };
+    out.why = format!("held at {n} by annotation {}", annotations::PAUSED_REPLICAS);
 }
 
 /// The restore an HPA whose floor this policy raised is owed, once the policy no longer
@@ -393,19 +491,37 @@ fn announce_transitions(
             ));
         }
     }
+    let paused = ConditionReason::Paused.as_str();
     for type_ in [condition::READY, condition::SCALING_ACTIVE] {
         if changed(b, a, type_)
             && let Some(c) = get(type_)
             && c.status == "False"
             && c.reason != ConditionReason::ForecastOnly.as_str()
         {
+            // An admin's pause, or HPA's rule for 0 replicas, is news but not a fault.
+            let quiet = c.reason == paused || c.reason == ConditionReason::ScalingDisabled.as_str();
             events.push(event(
-                EventType::Warning,
+                if quiet {
+                    EventType::Normal
+                } else {
+                    EventType::Warning
+                },
                 &c.reason,
                 "Reconcile",
                 c.message.clone(),
             ));
         }
+    }
+    if report::condition(b, condition::SCALING_ACTIVE).is_some_and(|c| c.reason == paused)
+        && get(condition::SCALING_ACTIVE).is_some_and(|c| c.reason != paused)
+    {
+        events.push(event(
+            EventType::Normal,
+            "Resumed",
+            "Reconcile",
+            "the pause annotation was removed; scaling again, with the stabilization window kept"
+                .to_string(),
+        ));
     }
 }
 
@@ -582,6 +698,7 @@ mod tests {
         current: i32,
         hpas: Vec<HpaView>,
         rivals: Vec<String>,
+        hold: Hold,
         metrics: Result<Observation, Problem>,
         before: ScalingPolicyStatus,
     }
@@ -617,6 +734,7 @@ spec:
                 current: 4,
                 hpas: Vec::new(),
                 rivals: Vec::new(),
+                hold: Hold::None,
                 metrics: Ok(Observation::default()),
                 before: ScalingPolicyStatus::default(),
             }
@@ -635,6 +753,17 @@ spec:
                 max_replicas: 50,
                 ours: None,
             });
+            self
+        }
+
+        fn hold(mut self, hold: Hold) -> Self {
+            self.hold = hold;
+            self
+        }
+
+        /// The status a previous evaluation left.
+        fn after(mut self, e: &Evaluation) -> Self {
+            self.before = e.status.clone();
             self
         }
 
@@ -725,6 +854,7 @@ spec:
                 },
                 hpas: self.hpas.clone(),
                 rivals: self.rivals.clone(),
+                hold: self.hold.clone(),
                 metrics: match &self.metrics {
                     Ok(o) => Ok(Observation {
                         inputs: o.inputs.clone(),
@@ -805,6 +935,126 @@ spec:
             reason(&e, condition::FORECAST_RELIABLE),
             ("False".into(), "NoSkill".into())
         );
+    }
+
+    #[test]
+    fn a_pause_writes_nothing_reports_the_decision_and_resumes_with_an_event() {
+        let paused = Scene::new().load(70.0, None).hold(Hold::Paused).evaluate();
+        assert_eq!(paused.write, None);
+        assert_eq!(paused.status.desired_replicas, Some(7), "still computed");
+        assert!(is(
+            &paused,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::Paused
+        ));
+        let c = report::condition(&paused.status.conditions, condition::SCALING_ACTIVE).unwrap();
+        assert!(c.message.contains(annotations::PAUSED), "{}", c.message);
+        let event = paused.events.iter().find(|e| e.reason == "Paused").unwrap();
+        assert_eq!(event.type_, EventType::Normal);
+
+        let resumed = Scene::new().load(70.0, None).after(&paused).evaluate();
+        assert_eq!(resumed.write, Some(Write::Scale { from: 4, to: 7 }));
+        assert!(event_reasons(&resumed).contains(&"Resumed".to_string()));
+    }
+
+    #[test]
+    fn a_pause_keeps_an_hpa_floor_where_it_is() {
+        let mut scene = Scene::new().mode(Mode::Auto).load(70.0, None);
+        scene.hpas.push(HpaView {
+            name: "web".into(),
+            min_replicas: 6,
+            max_replicas: 50,
+            ours: Some(2),
+        });
+        let e = scene.mode(Mode::HpaFloor).hold(Hold::Paused).evaluate();
+        assert_eq!(e.write, None, "neither a new floor nor a restore");
+    }
+
+    #[test]
+    fn pinned_replicas_are_written_and_held_against_the_load() {
+        let e = Scene::new()
+            .load(70.0, None)
+            .hold(Hold::Pinned(2))
+            .evaluate();
+        assert_eq!(e.write, Some(Write::Scale { from: 4, to: 2 }));
+        assert_eq!(e.status.desired_replicas, Some(7), "what would be written");
+        assert!(is(
+            &e,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::Paused
+        ));
+        let held = Scene::new()
+            .current(2)
+            .load(70.0, None)
+            .hold(Hold::Pinned(2))
+            .evaluate();
+        assert_eq!(held.write, None);
+        // In HPAFloor mode the pin is the HPA's floor, at least 1.
+        let floor = Scene::new()
+            .mode(Mode::HpaFloor)
+            .hpa("web", 2)
+            .load(70.0, None)
+            .hold(Hold::Pinned(0))
+            .evaluate();
+        assert_eq!(
+            floor.write,
+            Some(Write::HpaFloor {
+                hpa: "web".into(),
+                from: 2,
+                to: 1,
+                keep_original: true
+            })
+        );
+    }
+
+    #[test]
+    fn an_unreadable_annotation_pauses_and_says_what_to_fix() {
+        let message = "annotation autoscaling.prescaler.io/paused must be \"true\" or \"false\"";
+        let e = Scene::new()
+            .load(70.0, None)
+            .hold(Hold::Invalid(message.into()))
+            .evaluate();
+        assert_eq!(e.write, None);
+        assert!(is(
+            &e,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::InvalidAnnotation
+        ));
+        let event = e
+            .events
+            .iter()
+            .find(|e| e.reason == "InvalidAnnotation")
+            .unwrap();
+        assert_eq!(event.type_, EventType::Warning);
+        assert_eq!(event.note.as_deref(), Some(message));
+    }
+
+    #[test]
+    fn a_target_at_zero_replicas_is_left_alone_unless_a_pin_put_it_there() {
+        let e = Scene::new().current(0).load(70.0, None).evaluate();
+        assert_eq!(e.write, None);
+        assert!(is(
+            &e,
+            condition::SCALING_ACTIVE,
+            "False",
+            ConditionReason::ScalingDisabled
+        ));
+        let pinned = Scene::new()
+            .current(4)
+            .load(70.0, None)
+            .hold(Hold::Pinned(0))
+            .evaluate();
+        assert_eq!(pinned.write, Some(Write::Scale { from: 4, to: 0 }));
+        let resumed = Scene::new()
+            .current(0)
+            .load(70.0, None)
+            .after(&pinned)
+            .evaluate();
+        // Back up from 0 at the default scale-up rate (4 pods at a time from so few).
+        assert_eq!(resumed.write, Some(Write::Scale { from: 0, to: 4 }));
     }
 
     #[test]

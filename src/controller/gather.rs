@@ -97,6 +97,7 @@ pub async fn gather(
             scale,
             hpas,
             rivals: ctx.rivals_of(policy),
+            hold: crate::policy::annotations::hold(policy.annotations()),
             metrics,
         },
         resource: Some(resource),

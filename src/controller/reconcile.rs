@@ -64,7 +64,9 @@ async fn reconcile_inner(
         return Ok(Action::requeue(sync));
     }
     let generation = policy.metadata.generation;
-    if let Some(wait) = ctx.policies.too_soon(namespace, name, generation, sync) {
+    let hold = crate::policy::annotations::hold(policy.annotations());
+    let version = (generation, hold);
+    if let Some(wait) = ctx.policies.too_soon(namespace, name, &version, sync) {
         // An invalid spec waits for the user's next change, not for a timer.
         return Ok(if invalid_at(policy.status.as_ref(), generation) {
             Action::await_change()
@@ -99,7 +101,7 @@ async fn reconcile_inner(
             .await
             .map_err(api("writing status"))?;
     }
-    ctx.policies.ran(namespace, name, generation);
+    ctx.policies.ran(namespace, name, version);
     if let Facts::Read {
         metrics: Ok(observation),
         ..

@@ -8,17 +8,22 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::forecast::{Engine, EngineConfig};
+use crate::policy::annotations::Hold;
 
 /// A policy as (namespace, name).
 pub type PolicyKey = (String, String);
+
+/// What a reconcile acted on: the spec's generation and the hold its annotations ask for
+/// (annotations do not change the generation, yet a pause must act at once).
+pub type Version = (Option<i64>, Hold);
 
 /// One policy's memory.
 #[derive(Default)]
 struct Memory {
     /// Failed reconciles in a row.
     failures: u32,
-    /// When the last reconcile completed, and for which generation.
-    last_run: Option<(Instant, Option<i64>)>,
+    /// When the last reconcile completed, and for which version.
+    last_run: Option<(Instant, Version)>,
     /// Forecasting engines by metric name, kept so the model choice is re-evaluated only
     /// every 12 hours.
     engines: HashMap<String, Engine>,
@@ -58,10 +63,10 @@ impl PolicyStates {
         self.with(namespace, name, |m| m.failures = 0);
     }
 
-    /// Records a completed reconcile of the policy at `generation`.
-    pub fn ran(&self, namespace: &str, name: &str, generation: Option<i64>) {
+    /// Records a completed reconcile of the policy at `version`.
+    pub fn ran(&self, namespace: &str, name: &str, version: Version) {
         self.with(namespace, name, |m| {
-            m.last_run = Some((Instant::now(), generation));
+            m.last_run = Some((Instant::now(), version));
         });
     }
 
@@ -72,13 +77,13 @@ impl PolicyStates {
         &self,
         namespace: &str,
         name: &str,
-        generation: Option<i64>,
+        version: &Version,
         sync: Duration,
     ) -> Option<Duration> {
         self.with(namespace, name, |m| {
-            let (at, seen) = m.last_run?;
+            let (at, seen) = m.last_run.as_ref()?;
             let elapsed = at.elapsed();
-            (seen == generation && elapsed < sync).then(|| sync - elapsed)
+            (seen == version && elapsed < sync).then(|| sync - elapsed)
         })
     }
 
@@ -145,13 +150,19 @@ mod tests {
     fn the_same_generation_waits_for_the_sync_period() {
         let states = PolicyStates::default();
         let sync = Duration::from_secs(15);
-        assert_eq!(states.too_soon("shop", "web", Some(1), sync), None);
-        states.ran("shop", "web", Some(1));
-        assert!(states.too_soon("shop", "web", Some(1), sync).is_some());
+        let v1 = (Some(1), Hold::None);
+        assert_eq!(states.too_soon("shop", "web", &v1, sync), None);
+        states.ran("shop", "web", v1.clone());
+        assert!(states.too_soon("shop", "web", &v1, sync).is_some());
         assert_eq!(
-            states.too_soon("shop", "web", Some(2), sync),
+            states.too_soon("shop", "web", &(Some(2), Hold::None), sync),
             None,
             "a changed spec is looked at at once"
+        );
+        assert_eq!(
+            states.too_soon("shop", "web", &(Some(1), Hold::Paused), sync),
+            None,
+            "so is a pause"
         );
     }
 

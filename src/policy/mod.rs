@@ -1,6 +1,7 @@
 //! The ScalingPolicy API (`autoscaling.prescaler.io/v1alpha1`): spec, status, defaults,
 //! validation and the CRD generated from them.
 
+pub mod annotations;
 pub mod behavior;
 pub mod duration;
 pub mod quantity;

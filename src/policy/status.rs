@@ -68,6 +68,13 @@ pub enum ConditionReason {
     PrometheusAuthSecret,
     /// MetricsAvailable=False: the newest sample is too old to act on.
     StaleData,
+    /// ScalingActive=False: an annotation pauses the policy or holds its replicas.
+    Paused,
+    /// ScalingActive=False: a pause annotation's value cannot be read (treated as paused).
+    InvalidAnnotation,
+    /// ScalingActive=False: the target has 0 replicas, which (as for an HPA) turns
+    /// autoscaling off until someone scales it up.
+    ScalingDisabled,
 }
 
 impl ConditionReason {
@@ -93,6 +100,9 @@ impl ConditionReason {
             ConditionReason::NoForecast => "NoForecast",
             ConditionReason::PrometheusAuthSecret => "PrometheusAuthSecret",
             ConditionReason::StaleData => "StaleData",
+            ConditionReason::Paused => "Paused",
+            ConditionReason::InvalidAnnotation => "InvalidAnnotation",
+            ConditionReason::ScalingDisabled => "ScalingDisabled",
         }
     }
 }

@@ -1,0 +1,183 @@
+//! The controls an admin reaches for during an incident, used the way an admin uses them:
+//! `kubectl annotate` and `kubectl scale` against the emulator, the real binary, a real
+//! Prometheus whose load the test sets.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::forecast::{AT, SERIAL, nasa};
+use crate::support::kube_api::Emulator;
+use crate::support::operator::{
+    Operator, condition, events_for, eventually, get_policy, install_crd, policy, seed_deployment,
+    seed_policy,
+};
+use crate::support::prometheus::{PrometheusServer, Series};
+
+const LIMIT: Duration = Duration::from_secs(60);
+const PAUSED: &str = "autoscaling.prescaler.io/paused";
+const PAUSED_REPLICAS: &str = "autoscaling.prescaler.io/paused-replicas";
+
+fn replicas(emu: &Emulator) -> i64 {
+    emu.object("apps", "deployments", "default", "api").unwrap()["spec"]["replicas"]
+        .as_i64()
+        .unwrap_or(0)
+}
+
+async fn kubectl(emu: &Emulator, args: &[&str]) {
+    let out = emu.kubectl().args(args).output().await.unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn scaling_active(emu: &Emulator, reason: &str) -> serde_json::Value {
+    eventually(LIMIT, &format!("ScalingActive {reason}"), || async {
+        let p = get_policy(emu, "api").await;
+        condition(&p, "ScalingActive").filter(|c| c["reason"] == reason)
+    })
+    .await
+}
+
+/// For two seconds, the target keeps `n` replicas and no scale is written.
+async fn holds(emu: &Emulator, n: i64) {
+    let writes = emu.count_requests("PATCH", "/deployments/api/scale");
+    for _ in 0..8 {
+        assert_eq!(replicas(emu), n, "held at {n}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(
+        emu.count_requests("PATCH", "/deployments/api/scale"),
+        writes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_pin_and_resume_by_annotation_and_leave_a_target_scaled_to_zero() {
+    let _serial = SERIAL.lock().await;
+    // Ten minutes of history against minHistory 1h: the HPA algorithm decides, on a
+    // 15-second rate sampled every 5 s.
+    let mut series =
+        Series::new("http_requests_total", &[("job", "api")], &nasa(), AT).history(600);
+    series.sample_every = 5;
+    let prometheus = PrometheusServer::start(vec![series]);
+    prometheus.set_rate(0, 1.0);
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    emu.run_workload_controller(Duration::from_millis(200));
+    seed_deployment(&emu, "api", 2);
+    let query = r#"sum(rate(http_requests_total{job="api"}[15s]))"#;
+    let mut p = policy("api", "api", "Auto", query, 0.1);
+    p["spec"]["forecast"] = json!({"step": "5s", "history": "1h", "minHistory": "1h"});
+    p["spec"]["behavior"] = json!({
+        "scaleUp": {"policies": [{"type": "Pods", "value": 100, "periodSeconds": 1}]},
+    });
+    seed_policy(&emu, p);
+    prometheus.wait_until_scraped();
+    let _op = Operator::start(
+        &emu,
+        &prometheus.url(),
+        "controls",
+        &["--leader-elect=false"],
+    );
+    // 1 req/s at 0.1 per replica: 10 (11 when the sampled rate reads a hair above 1).
+    let scaled = eventually(LIMIT, "scaled up on 1 req/s", || async {
+        let n = replicas(&emu);
+        (n >= 10).then_some(n)
+    })
+    .await;
+
+    // Paused: the load doubles, the decision follows it, nothing is written.
+    kubectl(&emu, &["annotate", "sp", "api", &format!("{PAUSED}=true")]).await;
+    let c = scaling_active(&emu, "Paused").await;
+    assert_eq!(c["status"], "False");
+    assert!(c["message"].as_str().unwrap().contains(PAUSED), "{c}");
+    prometheus.set_rate(0, 2.0);
+    eventually(LIMIT, "the doubled load decided on", || async {
+        let p = get_policy(&emu, "api").await;
+        (p["status"]["desiredReplicas"].as_i64()? >= 20).then_some(())
+    })
+    .await;
+    holds(&emu, scaled).await;
+
+    // Pinned at 3 against a load that needs 20.
+    kubectl(
+        &emu,
+        &["annotate", "sp", "api", &format!("{PAUSED_REPLICAS}=3")],
+    )
+    .await;
+    eventually(LIMIT, "held at 3", || async {
+        (replicas(&emu) == 3).then_some(())
+    })
+    .await;
+    let c = scaling_active(&emu, "Paused").await;
+    assert!(c["message"].as_str().unwrap().contains("held at 3"), "{c}");
+    holds(&emu, 3).await;
+
+    // Both removed: scaling again, at once.
+    kubectl(
+        &emu,
+        &[
+            "annotate",
+            "sp",
+            "api",
+            &format!("{PAUSED}-"),
+            &format!("{PAUSED_REPLICAS}-"),
+        ],
+    )
+    .await;
+    eventually(LIMIT, "scaled to the doubled load", || async {
+        (replicas(&emu) >= 20).then_some(())
+    })
+    .await;
+    scaling_active(&emu, "Scaling").await;
+
+    // A value that cannot be read pauses, with a Warning naming the fix.
+    kubectl(&emu, &["annotate", "sp", "api", &format!("{PAUSED}=yes")]).await;
+    let c = scaling_active(&emu, "InvalidAnnotation").await;
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"true\" or \"false\""),
+        "{c}"
+    );
+    let held_at = replicas(&emu);
+    prometheus.set_rate(0, 3.0);
+    holds(&emu, held_at).await;
+    kubectl(&emu, &["annotate", "sp", "api", &format!("{PAUSED}-")]).await;
+    eventually(LIMIT, "scaled to the tripled load", || async {
+        (replicas(&emu) >= 30).then_some(())
+    })
+    .await;
+
+    // Scaled to 0 by hand: left alone, as an HPA would.
+    kubectl(&emu, &["scale", "deployment", "api", "--replicas=0"]).await;
+    let c = scaling_active(&emu, "ScalingDisabled").await;
+    assert!(c["message"].as_str().unwrap().contains("0 replicas"), "{c}");
+    holds(&emu, 0).await;
+
+    let events = events_for(&emu, "api").await;
+    let of = |reason: &str| {
+        events
+            .iter()
+            .find(|e| e.1 == reason)
+            .unwrap_or_else(|| panic!("no {reason} Event in {events:?}"))
+            .0
+            .clone()
+    };
+    assert_eq!(of("Paused"), "Normal");
+    assert_eq!(of("Resumed"), "Normal");
+    assert_eq!(of("InvalidAnnotation"), "Warning");
+    assert_eq!(of("ScalingDisabled"), "Normal");
+    let out = emu
+        .kubectl()
+        .args(["describe", "sp", "api"])
+        .output()
+        .await
+        .unwrap();
+    let described = String::from_utf8_lossy(&out.stdout);
+    assert!(described.contains("ScalingDisabled"), "{described}");
+}
