@@ -208,11 +208,23 @@ pub fn evaluate(
                 now,
             );
             match metrics {
-                Err(problem) => ready(status, false, problem.reason, problem.message.clone()),
+                Err(problem) => {
+                    ready(status, false, problem.reason, problem.message.clone());
+                    status.reason = Some(problem.reason.to_string());
+                }
                 Ok(observation) => decide(&mut out, spec, scale, &gate, observation, now),
             }
             if let Some(n) = pin {
                 pin_to(&mut out, &gate, scale, n);
+            }
+            if spec.mode == crate::policy::Mode::ForecastOnly {
+                would_scale(&mut out, before, scale.replicas, now);
+            }
+            // Nothing written for a reason other than the mode: that is the story.
+            if (stopped || pin.is_some() || !allowed)
+                && spec.mode != crate::policy::Mode::ForecastOnly
+            {
+                out.status.reason = Some(gate.reason.as_str().to_string());
             }
             if !matches!(gate.writes, Writes::HpaFloor(_)) && out.write.is_none() && !stopped {
                 out.write = restore(hpas);
@@ -287,6 +299,39 @@ fn held(
             Some(*n)
         }
     }
+}
+
+/// Shortest time between two WouldScale Events of one policy.
+const WOULD_SCALE_EVERY_S: i64 = 300;
+
+/// ForecastOnly leaves a record to judge it by: an Event each time the replicas it would
+/// set change and differ from the target's, at most one per five minutes.
+fn would_scale(out: &mut Evaluation, before: &ScalingPolicyStatus, current: i32, now: i64) {
+    let Some(desired) = out.status.desired_replicas else {
+        return;
+    };
+    let recent = before
+        .last_would_scale_time
+        .as_ref()
+        .is_some_and(|t| now - t.0.as_second() < WOULD_SCALE_EVERY_S);
+    if desired == current || before.desired_replicas == Some(desired) || recent {
+        return;
+    }
+    let (reason, verb) = if desired > current {
+        ("WouldScaleUp", "up")
+    } else {
+        ("WouldScaleDown", "down")
+    };
+    out.status.last_would_scale_time = Some(report::time(now));
+    out.events.push(event(
+        EventType::Normal,
+        reason,
+        "Scale",
+        format!(
+            "New size would be: {desired}; would scale {verb} {} from {current} (spec.mode is ForecastOnly, nothing written); reason: {}",
+            out.target, out.why
+        ),
+    ));
 }
 
 /// Replaces the decision's write with the pinned count.
@@ -368,6 +413,32 @@ fn decide(
     status.reactive_replicas = decision.reactive;
     status.predicted_replicas = decision.predictive;
     status.metrics = observation.statuses.clone();
+    // Per metric, what it asks for; the highest decides (HPA's rule over several metrics).
+    let mut decided: Option<(usize, i32)> = None;
+    for (i, (m, input)) in status
+        .metrics
+        .iter_mut()
+        .zip(&observation.inputs)
+        .enumerate()
+    {
+        let (reactive, predicted) = plan::decide::metric_replicas(&inputs, input);
+        m.reactive_replicas = reactive;
+        m.predicted_replicas = predicted;
+        if let Some(ask) = reactive.max(predicted)
+            && decided.is_none_or(|(_, best)| ask > best)
+        {
+            decided = Some((i, ask));
+        }
+    }
+    let decider = decided
+        .filter(|_| decision.reactive.is_some())
+        .map(|(i, _)| &status.metrics[i]);
+    status.decided_by = decider.map(|m| m.name.clone());
+    status.forecast_peak = decider
+        .filter(|m| m.predicted_replicas.is_some())
+        .and_then(|m| Some(peak_text(m.expected_peak?, m.expected_peak_time.as_ref()?)));
+    status.targets = targets_line(&status.metrics);
+    status.reason = Some(reason_word(&decision, observation).to_string());
     let mut models: Vec<&str> = observation
         .statuses
         .iter()
@@ -375,7 +446,11 @@ fn decide(
         .collect();
     models.dedup();
     status.model = (!models.is_empty()).then(|| models.join(","));
-    out.why = explain(&decision, observation);
+    out.why = explain(
+        &decision,
+        decided.map(|(i, _)| &status.metrics[i]),
+        observation,
+    );
     conditions_after_decision(status, &decision, &out.why, observation, spec, now);
     out.state = state;
     out.decision = Some(decision);
@@ -437,7 +512,7 @@ impl Evaluation {
                     reason,
                     "Scale",
                     format!(
-                        "scaled {verb} {} from {from} to {to}: {}",
+                        "New size: {to}; scaled {verb} {} from {from}; reason: {}",
                         self.target, self.why
                     ),
                 )
@@ -497,6 +572,8 @@ fn announce_transitions(
             && let Some(c) = get(type_)
             && c.status == "False"
             && c.reason != ConditionReason::ForecastOnly.as_str()
+            // FallbackEntered says it.
+            && c.reason != ConditionReason::FallbackActive.as_str()
         {
             // An admin's pause, or HPA's rule for 0 replicas, is news but not a fault.
             let quiet = c.reason == paused || c.reason == ConditionReason::ScalingDisabled.as_str();
@@ -525,40 +602,100 @@ fn announce_transitions(
     }
 }
 
-/// One sentence on why the decision is what it is.
-fn explain(decision: &ScaleDecision, observation: &Observation) -> String {
-    let peak = observation
-        .statuses
-        .iter()
-        .zip(&observation.inputs)
-        .filter_map(|(s, i)| Some((s, i.forecast_need?.window, s.expected_peak_time.as_ref()?)))
-        .map(|(s, value, at)| format!("{} forecast peak {value:.3} at {}", s.name, at.0))
-        .next();
-    let mut text = match decision.reason {
-        plan::Reason::ForecastAhead => format!(
-            "ForecastAhead: the forecast needs {} replicas, current load {}",
-            decision.predictive.unwrap_or_default(),
-            decision.reactive.unwrap_or_default()
+/// The decision's reason as `kubectl get` shows it: a reactive decision because the
+/// forecast had no skill says `NoSkill`.
+fn reason_word(decision: &ScaleDecision, observation: &Observation) -> &'static str {
+    let no_skill = observation
+        .forecast_problem
+        .as_ref()
+        .is_some_and(|p| p.reason == "NoSkill");
+    match decision.reason {
+        plan::Reason::ReactiveOnly if no_skill => "NoSkill",
+        plan::Reason::ForecastAhead => "ForecastAhead",
+        plan::Reason::CurrentLoad => "CurrentLoad",
+        plan::Reason::ReactiveOnly => "ReactiveOnly",
+        plan::Reason::MetricsUnavailableHold => "MetricsUnavailableHold",
+        plan::Reason::MetricsUnavailableFloor => "MetricsUnavailableFloor",
+    }
+}
+
+/// HPA's TARGETS column: `310/80`, or `http: 310/80, cpu: 45%/70%`.
+fn targets_line(metrics: &[crate::policy::MetricStatus]) -> Option<String> {
+    let one = |m: &crate::policy::MetricStatus| {
+        format!(
+            "{}/{}",
+            m.average.as_deref().unwrap_or("<unknown>"),
+            m.target.as_deref().unwrap_or("?")
+        )
+    };
+    match metrics {
+        [] => None,
+        [m] => Some(one(m)),
+        all => Some(
+            all.iter()
+                .map(|m| format!("{}: {}", m.name, one(m)))
+                .collect::<Vec<_>>()
+                .join(", "),
         ),
-        plan::Reason::CurrentLoad => format!(
-            "CurrentLoad: current load needs {} replicas (forecast {})",
-            decision.reactive.unwrap_or_default(),
-            decision.predictive.unwrap_or_default()
-        ),
-        plan::Reason::ReactiveOnly => format!(
-            "ReactiveOnly: no reliable forecast; current load needs {} replicas",
-            decision.reactive.unwrap_or_default()
-        ),
-        plan::Reason::MetricsUnavailableHold | plan::Reason::MetricsUnavailableFloor => {
+    }
+}
+
+/// `412 at 14:05Z`.
+fn peak_text(value: f64, at: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time) -> String {
+    let text = at.0.to_string();
+    let clock = text.get(11..16).unwrap_or(&text);
+    format!("{} at {clock}Z", super::targets::short(value))
+}
+
+/// One sentence on why the decision is what it is, naming the metric that decided with
+/// its numbers, as HPA's Events do.
+fn explain(
+    decision: &ScaleDecision,
+    decider: Option<&crate::policy::MetricStatus>,
+    observation: &Observation,
+) -> String {
+    let word = reason_word(decision, observation);
+    let unit = |m: &crate::policy::MetricStatus| {
+        m.unit
+            .as_deref()
+            .map(|u| format!(" {u}"))
+            .unwrap_or_default()
+    };
+    let load = |m: &crate::policy::MetricStatus| {
+        format!(
+            "{} at {}/{} per replica",
+            m.name,
+            m.average.as_deref().unwrap_or("<unknown>"),
+            m.target.as_deref().unwrap_or("?")
+        )
+    };
+    let reactive = decision.reactive.unwrap_or_default();
+    let predicted = decision.predictive.unwrap_or_default();
+    let mut text = match (decision.reason, decider) {
+        (plan::Reason::ForecastAhead, Some(m)) => {
+            let peak = match (m.expected_peak, m.expected_peak_time.as_ref()) {
+                (Some(v), Some(at)) => format!(" {}{}", peak_text(v, at), unit(m)),
+                _ => String::new(),
+            };
             format!(
-                "{}: metrics unavailable, applying spec.fallback",
-                decision.reason
+                "{word}: {} forecast{peak} needs {predicted} replicas at target {} per replica (current load needs {reactive})",
+                m.name,
+                m.target.as_deref().unwrap_or("?")
             )
         }
+        (plan::Reason::CurrentLoad, Some(m)) => format!(
+            "{word}: {} needs {reactive} replicas (the forecast {predicted})",
+            load(m)
+        ),
+        (plan::Reason::ReactiveOnly, Some(m)) => format!(
+            "{word}: no reliable forecast; {} needs {reactive} replicas",
+            load(m)
+        ),
+        (plan::Reason::MetricsUnavailableHold | plan::Reason::MetricsUnavailableFloor, _) => {
+            format!("{word}: metrics unavailable, applying spec.fallback")
+        }
+        (_, None) => format!("{word}: current load needs {reactive} replicas"),
     };
-    if let Some(peak) = peak.filter(|_| decision.reason == plan::Reason::ForecastAhead) {
-        text.push_str(&format!(" ({peak})"));
-    }
     if let Some(limit) = decision.limited_by {
         text.push_str(&format!("; limited by {}", limit_word(limit)));
     }
@@ -593,14 +730,30 @@ fn conditions_after_decision(
     spec: &ScalingPolicySpec,
     now: i64,
 ) {
-    set(
-        status,
-        condition::READY,
-        true,
-        ConditionReason::Reconciled.as_str(),
-        format!("desired {} replicas: {why}", decision.replicas),
-        now,
-    );
+    if decision.reactive.is_none() {
+        // Every metric is missing: spec.fallback holds the replicas and nothing follows
+        // the load. Not ready, as an HPA that cannot get its metrics is not active.
+        set(
+            status,
+            condition::READY,
+            false,
+            ConditionReason::FallbackActive.as_str(),
+            format!(
+                "desired {} replicas: {why}; see MetricsAvailable",
+                decision.replicas
+            ),
+            now,
+        );
+    } else {
+        set(
+            status,
+            condition::READY,
+            true,
+            ConditionReason::Reconciled.as_str(),
+            format!("desired {} replicas: {why}", decision.replicas),
+            now,
+        );
+    }
     match decision.limited_by {
         Some(limit) => set(
             status,
@@ -799,7 +952,14 @@ spec:
                 statuses: vec![crate::policy::MetricStatus {
                     name: "http".into(),
                     current: Some(load),
+                    unit: Some("req/s".into()),
+                    target: Some("10".into()),
+                    average: Some(super::super::targets::short(
+                        load / f64::from(self.current.max(1)),
+                    )),
                     model: need.map(|_| "MSTL".to_string()),
+                    expected_peak: need,
+                    expected_peak_time: need.map(|_| report::time(NOW + 120)),
                     ..Default::default()
                 }],
                 observed: vec![Default::default()],
@@ -1058,6 +1218,69 @@ spec:
     }
 
     #[test]
+    fn status_says_which_metric_decided_and_why_in_kubectl_get_terms() {
+        let e = Scene::new().load(40.0, Some(70.0)).evaluate();
+        let s = &e.status;
+        assert_eq!(s.targets.as_deref(), Some("10/10"));
+        assert_eq!(s.reason.as_deref(), Some("ForecastAhead"));
+        assert_eq!(s.decided_by.as_deref(), Some("http"));
+        let at = report::time(NOW + 120).0.to_string();
+        assert_eq!(
+            s.forecast_peak.as_deref(),
+            Some(format!("70 at {}Z", &at[11..16]).as_str())
+        );
+        assert_eq!(s.metrics[0].reactive_replicas, Some(4));
+        assert_eq!(s.metrics[0].predicted_replicas, Some(7));
+        let ready = report::condition(&s.conditions, condition::READY).unwrap();
+        assert!(
+            ready.message.contains("http forecast 70 at")
+                && ready
+                    .message
+                    .contains("needs 7 replicas at target 10 per replica"),
+            "{}",
+            ready.message
+        );
+
+        // Of two metrics the one that asks for more decides; both show in TARGETS.
+        let mut scene = Scene::new().load(40.0, None);
+        if let Ok(o) = &mut scene.metrics {
+            o.inputs.push(MetricInput {
+                reading: Some(Reading::Utilization {
+                    usage: 3.6,
+                    requests: 4.0,
+                    target_percent: 70.0,
+                }),
+                forecast_need: None,
+                per_replica: 0.7,
+            });
+            o.statuses.push(crate::policy::MetricStatus {
+                name: "cpu".into(),
+                target: Some("70%".into()),
+                average: Some("90%".into()),
+                ..Default::default()
+            });
+            o.observed.push(Default::default());
+        }
+        let e = scene.evaluate();
+        assert_eq!(
+            e.status.targets.as_deref(),
+            Some("http: 10/10, cpu: 90%/70%")
+        );
+        assert_eq!(e.status.decided_by.as_deref(), Some("cpu"));
+        assert_eq!(e.status.metrics[1].reactive_replicas, Some(6));
+        assert_eq!(e.status.reason.as_deref(), Some("ReactiveOnly"));
+
+        // No skill says so; a pause says so.
+        let e = Scene::new()
+            .load(70.0, None)
+            .unreliable_forecast()
+            .evaluate();
+        assert_eq!(e.status.reason.as_deref(), Some("NoSkill"));
+        let e = Scene::new().load(70.0, None).hold(Hold::Paused).evaluate();
+        assert_eq!(e.status.reason.as_deref(), Some("Paused"));
+    }
+
+    #[test]
     fn no_write_is_asked_when_the_replicas_are_already_right() {
         let e = Scene::new().load(40.0, None).evaluate();
         assert_eq!(e.write, None);
@@ -1079,9 +1302,10 @@ spec:
         assert_eq!(written.status.last_scale_time, Some(report::time(NOW)));
         let note = written.events[0].note.clone().unwrap_or_default();
         assert_eq!(written.events[0].reason, "ScaledUp");
-        assert!(
-            note.contains("Deployment web from 4 to 7"),
-            "the Event says what changed: {note}"
+        assert_eq!(
+            note,
+            "New size: 7; scaled up Deployment web from 4; reason: ReactiveOnly: no reliable forecast; http at 17.5/10 per replica needs 7 replicas",
+            "the Event says what changed, which metric decided and its numbers"
         );
     }
 
@@ -1169,6 +1393,52 @@ spec:
             "{:?}",
             event_reasons(&e)
         );
+    }
+
+    #[test]
+    fn forecast_only_says_what_it_would_do_on_change_at_most_every_five_minutes() {
+        let scene = Scene::new().mode(Mode::ForecastOnly).load(40.0, Some(70.0));
+        let first = scene.evaluate();
+        let would = first
+            .events
+            .iter()
+            .find(|e| e.reason == "WouldScaleUp")
+            .unwrap();
+        let note = would.note.clone().unwrap_or_default();
+        assert!(
+            note.starts_with("New size would be: 7; would scale up Deployment web from 4"),
+            "{note}"
+        );
+        assert!(note.contains("ForecastAhead"), "{note}");
+        // The same answer again: no Event.
+        let mut again = Scene::new().mode(Mode::ForecastOnly).load(40.0, Some(70.0));
+        again.before = first.status.clone();
+        assert!(
+            !event_reasons(&again.evaluate())
+                .iter()
+                .any(|r| r.starts_with("Would"))
+        );
+        // A different answer within five minutes: none either.
+        let mut soon = Scene::new().mode(Mode::ForecastOnly).load(40.0, Some(20.0));
+        soon.before = first.status.clone();
+        soon.before.desired_replicas = Some(9);
+        assert!(
+            !event_reasons(&soon.evaluate())
+                .iter()
+                .any(|r| r.starts_with("Would"))
+        );
+        // After five minutes, a lower answer is a WouldScaleDown.
+        let mut later = soon;
+        later.before.last_would_scale_time = Some(report::time(NOW - 301));
+        let e = later.current(9).evaluate();
+        assert!(
+            event_reasons(&e).contains(&"WouldScaleDown".to_string()),
+            "{:?}",
+            event_reasons(&e)
+        );
+        // Auto mode never says "would".
+        let auto = Scene::new().load(40.0, Some(70.0)).evaluate();
+        assert!(!event_reasons(&auto).iter().any(|r| r.starts_with("Would")));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod reconcile;
 pub mod report;
 mod state;
 pub mod target;
+mod targets;
 
 use std::sync::Arc;
 use std::time::Duration;

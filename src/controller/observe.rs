@@ -120,6 +120,8 @@ pub async fn observe<S: MetricSource>(
         };
         let mut status = MetricStatus {
             name: name.clone(),
+            unit: super::targets::unit(metric.kind).map(str::to_string),
+            target: super::targets::target(metric),
             ..MetricStatus::default()
         };
         let mut observed = Observed::default();
@@ -155,6 +157,11 @@ pub async fn observe<S: MetricSource>(
                     });
                 } else {
                     status.current = Some(value);
+                    status.average = Some(super::targets::average(
+                        metric.kind,
+                        &reading,
+                        scale.replicas,
+                    ));
                     observed.value = Some(value);
                     input.reading = Some(reading);
                     input.per_replica = per_replica;

@@ -152,6 +152,18 @@ fn replicas_for(value: f64, per_replica: f64, headroom_percent: f64) -> Option<i
     Some(needed.min(f64::from(i32::MAX)) as i32)
 }
 
+/// What one metric asks for on its own: (on its current value, by the HPA algorithm; on
+/// its forecast over the planning window).
+pub fn metric_replicas(inputs: &Inputs<'_>, m: &MetricInput) -> (Option<i32>, Option<i32>) {
+    let reactive = m
+        .reading
+        .map(|r| r.replicas(inputs.current, inputs.ready, inputs.tolerance));
+    let predicted = m
+        .forecast_need
+        .and_then(|n| replicas_for(n.window, m.per_replica, inputs.headroom_percent));
+    (reactive, predicted)
+}
+
 /// The forecast's proposal for the planning window: per metric, replicas for its need; the
 /// highest over metrics. `None` when no metric has a forecast.
 pub fn predictive(metrics: &[MetricInput], headroom_percent: f64) -> Option<i32> {

@@ -35,8 +35,12 @@ use super::status::ScalingPolicyStatus;
         json_path = ".spec.targetRef.name",
         description = "The scaled workload"
     ),
-    printcolumn(name = "Min", type_ = "integer", json_path = ".spec.minReplicas"),
-    printcolumn(name = "Max", type_ = "integer", json_path = ".spec.maxReplicas"),
+    printcolumn(
+        name = "Targets",
+        type_ = "string",
+        json_path = ".status.targets",
+        description = "Each metric's average per replica against its target, as kubectl get hpa shows them"
+    ),
     printcolumn(
         name = "Current",
         type_ = "integer",
@@ -47,13 +51,19 @@ use super::status::ScalingPolicyStatus;
         type_ = "integer",
         json_path = ".status.desiredReplicas"
     ),
-    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
     printcolumn(
-        name = "Model",
+        name = "Reason",
         type_ = "string",
-        json_path = ".status.model",
-        description = "Forecast model in use"
+        json_path = ".status.reason",
+        description = "Why the replicas are what they are"
     ),
+    printcolumn(
+        name = "Forecast",
+        type_ = "string",
+        json_path = ".status.forecastPeak",
+        description = "The deciding metric's forecast peak and when"
+    ),
+    printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
     printcolumn(
         name = "Ready",
         type_ = "string",
@@ -63,6 +73,39 @@ use super::status::ScalingPolicyStatus;
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
+    ),
+    printcolumn(
+        name = "Min",
+        type_ = "integer",
+        json_path = ".spec.minReplicas",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Max",
+        type_ = "integer",
+        json_path = ".spec.maxReplicas",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Reactive",
+        type_ = "integer",
+        json_path = ".status.reactiveReplicas",
+        description = "Replicas the HPA algorithm asks for on current load",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Predicted",
+        type_ = "integer",
+        json_path = ".status.predictedReplicas",
+        description = "Replicas the forecast asks for",
+        priority = "1"
+    ),
+    printcolumn(
+        name = "Model",
+        type_ = "string",
+        json_path = ".status.model",
+        description = "Forecast model in use",
+        priority = "1"
     )
 )]
 #[serde(rename_all = "camelCase")]

@@ -72,6 +72,8 @@ pub enum ConditionReason {
     Paused,
     /// ScalingActive=False: a pause annotation's value cannot be read (treated as paused).
     InvalidAnnotation,
+    /// Ready=False: every metric is unavailable and spec.fallback holds the replicas.
+    FallbackActive,
     /// ScalingActive=False: the target has 0 replicas, which (as for an HPA) turns
     /// autoscaling off until someone scales it up.
     ScalingDisabled,
@@ -103,6 +105,7 @@ impl ConditionReason {
             ConditionReason::Paused => "Paused",
             ConditionReason::InvalidAnnotation => "InvalidAnnotation",
             ConditionReason::ScalingDisabled => "ScalingDisabled",
+            ConditionReason::FallbackActive => "FallbackActive",
         }
     }
 }
@@ -141,10 +144,36 @@ pub struct ScalingPolicyStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
 
+    /// Each metric's average per replica against its target, as `kubectl get hpa` shows
+    /// TARGETS: `310/80`, or `http: 310/80, cpu: 45%/70%` with several metrics;
+    /// `<unknown>` for a metric that could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<String>,
+
+    /// Why the replicas are what they are: `ForecastAhead`, `CurrentLoad`, `ReactiveOnly`,
+    /// `NoSkill` (a forecast without skill, so reactive), `MetricsUnavailableHold` /
+    /// `MetricsUnavailableFloor` (spec.fallback), or why nothing is written (`Paused`,
+    /// `ScalingDisabled`, `AutoscalerConflict`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+
+    /// The metric whose replicas decided (the highest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+
+    /// The deciding metric's forecast peak and when, e.g. `412 at 14:05Z`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast_peak: Option<String>,
+
     /// Per-metric forecast summary.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 8))]
     pub metrics: Vec<MetricStatus>,
+
+    /// In ForecastOnly mode, when the last WouldScaleUp / WouldScaleDown Event was
+    /// published (at most one per five minutes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_would_scale_time: Option<Time>,
 
     /// When prescaler last changed the replica count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,9 +203,26 @@ pub struct ScalingPolicyStatus {
 pub struct MetricStatus {
     /// The metric's name (see `spec.metrics[].name`).
     pub name: String,
-    /// The latest observed value, in the metric's unit.
+    /// The latest observed value for the whole workload, in `unit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current: Option<f64>,
+    /// The unit of `current` and `expectedPeak`: `req/s`, `cores` or `bytes`; absent for
+    /// `PromQL` (the query's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// The target per replica as the spec gives it: `80`, `70%` (of CPU requests),
+    /// `500m`, `512Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The current average per replica in the same form as `target` (`310`, `45%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average: Option<String>,
+    /// Replicas this metric asks for on its current value (the HPA algorithm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reactive_replicas: Option<i32>,
+    /// Replicas this metric's forecast asks for over the planning window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_replicas: Option<i32>,
     /// The model that produced the forecast.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,

@@ -1,5 +1,6 @@
 //! The real `kubectl`, spawned with `KUBECONFIG` pointing at the emulator.
 
+use crate::support::operator::table_row;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -156,11 +157,13 @@ async fn kubectl_applies_the_crd_and_the_examples_and_prints_the_columns() {
     assert_eq!(fallback, "HoldCurrent");
 
     let status = json!({ "status": {
-        "currentReplicas": 4, "desiredReplicas": 6, "model": "HoltWinters",
+        "currentReplicas": 4, "desiredReplicas": 6, "reactiveReplicas": 4,
+        "predictedReplicas": 6, "model": "HoltWinters", "targets": "310/80",
+        "reason": "ForecastAhead", "forecastPeak": "412 at 14:05Z",
         "conditions": [
-            { "type": "ForecastReliable", "status": "False", "reason": "ShortHistory",
+            { "type": "ForecastReliable", "status": "True", "reason": "ForecastUsed",
               "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z" },
-            { "type": "Ready", "status": "True", "reason": "Scaling",
+            { "type": "Ready", "status": "True", "reason": "Reconciled",
               "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z" },
         ],
     } })
@@ -181,50 +184,47 @@ async fn kubectl_applies_the_crd_and_the_examples_and_prints_the_columns() {
     )
     .await;
 
+    // One line tells the story, as `kubectl get hpa` does; -o wide adds the inputs.
     let table = kubectl_ok(&emu, &["get", "sp", "-A"]).await;
     let lines: Vec<&str> = table.lines().collect();
-    let headers: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(
-        headers,
-        [
-            "NAMESPACE",
-            "NAME",
-            "TARGET",
-            "MIN",
-            "MAX",
-            "CURRENT",
-            "DESIRED",
-            "MODE",
-            "MODEL",
-            "READY",
-            "AGE"
-        ],
-        "{table}"
-    );
     assert_eq!(lines.len(), 1 + files.len(), "{table}");
-    let storefront: Vec<&str> = lines
-        .iter()
-        .find(|l| l.contains("storefront"))
-        .expect("a storefront row")
-        .split_whitespace()
-        .collect();
+    let storefront = table_row(&table, "storefront");
     assert_eq!(
-        storefront[..10],
+        storefront,
         [
-            "shop",
-            "storefront",
-            "storefront",
-            "2",
-            "40",
-            "4",
-            "6",
-            "Auto",
-            "HoltWinters",
-            "True"
-        ],
+            ("NAMESPACE", "shop"),
+            ("NAME", "storefront"),
+            ("TARGET", "storefront"),
+            ("TARGETS", "310/80"),
+            ("CURRENT", "4"),
+            ("DESIRED", "6"),
+            ("REASON", "ForecastAhead"),
+            ("FORECAST", "412 at 14:05Z"),
+            ("MODE", "Auto"),
+            ("READY", "True"),
+            ("AGE", storefront[10].1.as_str()),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
         "{table}"
     );
-    assert!(storefront[10].ends_with('s'), "an age in seconds: {table}");
+    assert!(
+        storefront[10].1.ends_with('s'),
+        "an age in seconds: {table}"
+    );
+    let wide = kubectl_ok(&emu, &["get", "sp", "-A", "-o", "wide"]).await;
+    let storefront = table_row(&wide, "storefront");
+    assert_eq!(
+        storefront[11..],
+        [
+            ("MIN", "2"),
+            ("MAX", "40"),
+            ("REACTIVE", "4"),
+            ("PREDICTED", "6"),
+            ("MODEL", "HoltWinters"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+        "{wide}"
+    );
 
     let out = kubectl_ok(&emu, &["delete", "sp", "storefront", "-n", "shop"]).await;
     assert!(out.contains("deleted"), "{out}");

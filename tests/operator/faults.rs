@@ -59,7 +59,10 @@ async fn conflicts_and_server_errors_on_scale_are_retried_until_it_converges() {
         .iter()
         .find(|e| e.1 == "ScaledUp")
         .expect("a ScaledUp Event");
-    assert!(up.2.contains("from 2 to 6"), "{up:?}");
+    assert!(
+        up.2.starts_with("New size: 6; scaled up Deployment web from 2;"),
+        "{up:?}"
+    );
     assert!(up.2.contains("fallback"), "says why: {up:?}");
     // Exactly one successful scale-up: no double writes.
     assert_eq!(
@@ -96,6 +99,16 @@ async fn forecast_only_reports_but_never_writes() {
     assert_eq!(emu.count_requests("PATCH", "/deployments/web/scale"), 0);
     assert_eq!(emu.count_requests("PUT", "/deployments/web/scale"), 0);
     assert_eq!(deployment_replicas(&emu, "web"), 2);
+    // It leaves a record: one WouldScaleUp, not one per sync.
+    let events = events_for(&emu, "web").await;
+    let would: Vec<_> = events.iter().filter(|e| e.1 == "WouldScaleUp").collect();
+    assert_eq!(would.len(), 1, "{events:?}");
+    assert!(
+        would[0]
+            .2
+            .starts_with("New size would be: 6; would scale up Deployment web from 2"),
+        "{would:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::kube_api::Emulator;
 use crate::support::operator::{
     Operator, condition, elect, events_for, eventually, get_policy, hpa, install_crd, policy,
-    seed_deployment, seed_policy,
+    seed_deployment, seed_policy, table_row,
 };
 use crate::support::prometheus::{PrometheusServer, Series, TraceRate};
 
@@ -118,16 +118,22 @@ async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
         (p["status"]["currentReplicas"].as_i64()? > i64::from(current)).then_some(())
     })
     .await;
-    let out = emu
-        .kubectl()
-        .args(["get", "sp", "web"])
-        .output()
-        .await
-        .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout).to_string();
-    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
-    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
-    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()].to_string();
+    let kubectl_get = |wide: bool| {
+        let mut args = vec!["get", "sp", "web"];
+        if wide {
+            args.extend(["-o", "wide"]);
+        }
+        let cmd = emu.kubectl().args(args).output();
+        async move { String::from_utf8_lossy(&cmd.await.unwrap().stdout).to_string() }
+    };
+    let table = kubectl_get(false).await;
+    let row = table_row(&table, "web");
+    let col = |name: &str| {
+        row.iter()
+            .find(|(c, _)| c == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} column: {table}"))
+    };
     // The numbers move with every sync; the columns must show them as numbers, scaled up.
     let number = |name: &str| {
         col(name)
@@ -136,8 +142,17 @@ async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
     };
     assert!(number("CURRENT") > i64::from(current), "{table}");
     assert!(number("DESIRED") > i64::from(current), "{table}");
-    assert_eq!(col("MODEL"), status["model"].as_str().unwrap(), "{table}");
     assert_eq!(col("READY"), "True", "{table}");
+    // TARGETS as an HPA shows them: the average per replica over the target.
+    assert!(col("TARGETS").ends_with("/0.05"), "{table}");
+    assert!(
+        ["ForecastAhead", "CurrentLoad"].contains(&col("REASON").as_str()),
+        "{table}"
+    );
+    let wide = kubectl_get(true).await;
+    let wide_row = table_row(&wide, "web");
+    let model = wide_row.iter().find(|(c, _)| c == "MODEL").unwrap();
+    assert_eq!(model.1, status["model"].as_str().unwrap(), "{wide}");
     let out = emu
         .kubectl()
         .args(["describe", "sp", "web"])
@@ -147,6 +162,19 @@ async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
     let described = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(described.contains("ScaledUp"), "{described}");
     assert!(described.contains("ForecastAhead"), "{described}");
+    // Per metric: its target, unit, average and what it asks for; which metric decided;
+    // Events in HPA's voice.
+    let words = described.split_whitespace().collect::<Vec<_>>().join(" ");
+    for needed in [
+        "Decided By: http",
+        "Target: 0.05",
+        "Unit: req/s",
+        "Reactive Replicas:",
+        "Predicted Replicas:",
+        "New size: ",
+    ] {
+        assert!(words.contains(needed), "{needed} missing in\n{described}");
+    }
 
     // Prometheus goes away: metrics unavailable, replicas never drop; then it comes back.
     let before = replicas(&emu, "web", "spec");

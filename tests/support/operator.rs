@@ -285,3 +285,38 @@ pub async fn events_for(emu: &Emulator, name: &str) -> Vec<(String, String, Stri
         })
         .collect()
 }
+
+/// The row of `kubectl get` output whose NAME is `name`, as (column, value) pairs, cut at
+/// the header's column starts (values such as `412 at 14:05Z` hold spaces).
+pub fn table_row(table: &str, name: &str) -> Vec<(String, String)> {
+    let mut lines = table.lines();
+    let header = lines.next().expect("a header");
+    let starts: Vec<usize> = header
+        .char_indices()
+        .filter(|&(i, c)| c != ' ' && (i == 0 || header.as_bytes()[i - 1] == b' '))
+        .map(|(i, _)| i)
+        .collect();
+    let line = lines
+        .find(|l| l.split_whitespace().any(|w| w == name))
+        .unwrap_or_else(|| panic!("no row {name} in\n{table}"));
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &from)| {
+            let to = starts
+                .get(k + 1)
+                .copied()
+                .unwrap_or(line.len())
+                .min(line.len());
+            let column = header[from..]
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            (
+                column,
+                line.get(from..to).unwrap_or_default().trim().to_string(),
+            )
+        })
+        .collect()
+}
