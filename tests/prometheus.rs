@@ -589,6 +589,70 @@ fn simulate_replays_the_history_read_from_prometheus() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--query"));
 }
 
+#[test]
+fn backtest_scores_a_policys_forecast_settings_on_the_history_read_from_prometheus() {
+    let mut series = web(2 * DAY + 600);
+    series.sample_every = 60;
+    let server = PrometheusServer::start(vec![series]);
+    let dir = std::env::temp_dir().join(format!("prescaler-backtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: autoscaling.prescaler.io/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: web}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  maxReplicas: 20\n  metrics:\n    - type: RequestRate\n      requestRate: {{query: '{QUERY}', targetPerReplica: 1}}\n  forecast: {{leadTime: 5m, horizon: 10m, history: 1d, quantile: 0.8, model: HoltWinters}}\n"
+        ),
+    )
+    .unwrap();
+    let backtest = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
+            .args(["backtest", "--prometheus", &server.url()])
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--span", "2d", "--json"])
+            .args(extra)
+            .output()
+            .expect("the binary runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("JSON")
+    };
+    // The policy's query, lead time, horizon and quantile; its model beside the baseline.
+    let report = backtest(&[]);
+    assert_eq!(report["trace"], format!("prometheus {QUERY}"));
+    assert_eq!(report["lead_s"], 300);
+    assert_eq!(report["horizon_s"], 600);
+    assert_eq!(report["quantile"], 0.8);
+    let names: Vec<&str> = report["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["holt-winters", "seasonal-naive"], "{report}");
+    assert!(
+        report["models"][0]["windows"].as_u64().unwrap() > 10,
+        "a day of origins: {report}"
+    );
+    // A flag given as well wins.
+    let report = backtest(&["--lead", "1m", "--models", "ets"]);
+    assert_eq!(report["lead_s"], 60);
+    assert_eq!(report["models"][0]["name"], "ets");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Neither a trace nor Prometheus: says what to give.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
+        .arg("backtest")
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--trace") && err.contains("--prometheus"), "{err}");
+}
+
 /// The numbers in docs/benchmarks.md ("Reading history from Prometheus"). Prints, asserts
 /// nothing about time: `cargo test --release --test prometheus -- --ignored --nocapture`.
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 mod backtest;
 mod simulate;
+mod sources;
 
 use std::io::Write;
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::{parse_quantile, parse_unix_seconds, with_progress};
+use super::{parse_quantile, parse_unix_seconds, sources, with_progress};
 use crate::metrics::PrometheusArgs;
 use crate::policy::duration::{parse_positive_seconds, parse_seconds, parse_text};
 use crate::policy::{self, Duration};
@@ -113,42 +113,6 @@ pub struct SimulateArgs {
     pub json: bool,
 }
 
-/// The workload's recent history from Prometheus as a trace: rates (per second) become
-/// amounts per step, as trace files hold them.
-fn trace_from_prometheus(args: &SimulateArgs) -> crate::Result<Trace> {
-    use crate::metrics::{HistoryCache, Prometheus, SeriesKey};
-    let query = args.query.as_deref().ok_or_else(|| {
-        crate::Error::Usage(
-            "--prometheus needs --query, e.g. --query 'sum(rate(http_requests_total{job=\"web\"}[2m]))'"
-                .to_string(),
-        )
-    })?;
-    let step = args.step.max(1);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let series = runtime.block_on(async {
-        let prometheus = Prometheus::new(&args.prometheus)?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let key = SeriesKey {
-            namespace: String::new(),
-            policy: "simulate".to_string(),
-            metric: "load".to_string(),
-        };
-        HistoryCache::new(prometheus)
-            .history(&key, query, args.history, step, now)
-            .await
-    })?;
-    let mut series = series;
-    series.values.iter_mut().for_each(|v| *v *= step as f64);
-    Ok(Trace {
-        name: format!("prometheus {query}"),
-        series,
-    })
-}
-
 /// Names the plot file in a drawing error.
 fn plot_error(path: &std::path::Path) -> impl FnOnce(sim::svg::PlotError) -> crate::Error + '_ {
     move |source| crate::Error::Plot {
@@ -160,7 +124,15 @@ fn plot_error(path: &std::path::Path) -> impl FnOnce(sim::svg::PlotError) -> cra
 /// Runs `prescaler simulate`.
 pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     let trace = match &args.prometheus.url {
-        Some(_) => trace_from_prometheus(args)?,
+        Some(_) => {
+            let query = args.query.as_deref().ok_or_else(|| {
+                crate::Error::Usage(
+                    "--prometheus needs --query, e.g. --query 'sum(rate(http_requests_total{job=\"web\"}[2m]))'"
+                        .to_string(),
+                )
+            })?;
+            sources::trace_from_prometheus(&args.prometheus, query, args.history, args.step)?
+        }
         None if args.trace.as_os_str() == DEFAULT_TRACE && !args.trace.exists() => {
             return Err(crate::Error::Usage(format!(
                 "the default trace {DEFAULT_TRACE} is read from a checkout of prescaler; run from its root, or give --trace FILE (`timestamp,value` rows)"
@@ -192,20 +164,8 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     }
     let path = || args.policy.clone();
     // The default policy is built in, so `simulate` works outside a checkout too.
-    let policy_text = if args.policy.as_os_str() == DEFAULT_POLICY && !args.policy.exists() {
-        DEFAULT_POLICY_YAML.to_string()
-    } else {
-        policy::read_policy_file(&args.policy).map_err(|source| crate::Error::PolicyFile {
-            path: path(),
-            source,
-        })?
-    };
-    let policy = policy::ScalingPolicy::from_yaml(&policy_text).map_err(|source| {
-        crate::Error::PolicyYaml {
-            path: path(),
-            source,
-        }
-    })?;
+    let builtin = (args.policy.as_os_str() == DEFAULT_POLICY).then_some(DEFAULT_POLICY_YAML);
+    let policy = sources::read_policy(&args.policy, builtin)?;
     let mut policy = policy;
     let forecast = &mut policy.spec.forecast;
     if let Some(lead) = &args.lead_time {
