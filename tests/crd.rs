@@ -74,9 +74,29 @@ fn crd_printer_columns_are_the_ones_kubectl_get_shows() {
     assert_eq!(
         names,
         [
-            "Target", "Min", "Max", "Current", "Desired", "Mode", "Model", "Ready", "Age"
+            "Target",
+            "Targets",
+            "Current",
+            "Desired",
+            "Reason",
+            "Forecast",
+            "Mode",
+            "Ready",
+            "Age",
+            "Min",
+            "Max",
+            "Reactive",
+            "Predicted",
+            "Model"
         ]
     );
+    // The inputs behind the decision only with -o wide.
+    let wide: Vec<&str> = columns
+        .iter()
+        .filter(|c| c.priority == Some(1))
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(wide, ["Min", "Max", "Reactive", "Predicted", "Model"]);
     let ready = columns.iter().find(|c| c.name == "Ready").unwrap();
     assert_eq!(
         ready.json_path,

@@ -650,7 +650,10 @@ fn backtest_scores_a_policys_forecast_settings_on_the_history_read_from_promethe
         .expect("the binary runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--trace") && err.contains("--prometheus"), "{err}");
+    assert!(
+        err.contains("--trace") && err.contains("--prometheus"),
+        "{err}"
+    );
 }
 
 /// The numbers in docs/benchmarks.md ("Reading history from Prometheus"). Prints, asserts

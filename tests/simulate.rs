@@ -162,10 +162,24 @@ fn the_table_names_the_capacity_choice_and_writes_the_plot() {
         "how often the forecast was used is printed: {table}"
     );
     let plot = std::fs::read_to_string(&svg).expect("the SVG was written");
+    // Units, a legend, the shortfall shaded, and a zoom on each one's worst moment.
+    for needed in [
+        "requests/s",
+        "Ready capacity",
+        "shortfall (load above Ready capacity)",
+        "HPA&apos;s worst shortfall",
+        "prescaler Ready capacity",
+    ] {
+        assert!(
+            plot.contains(needed) || plot.contains(&needed.replace("&apos;", "'")),
+            "{needed} missing from the plot"
+        );
+    }
     assert!(
-        plot.starts_with("<svg")
-            && plot.contains("requests/s")
-            && plot.contains("worst HPA shortfall")
+        plot.contains("prescaler's worst shortfall")
+            || plot.contains("prescaler&apos;s worst shortfall")
+            || plot.contains("prescaler is never short"),
+        "a zoom on prescaler's worst moment"
     );
     std::fs::remove_dir_all(dir).ok();
 }
