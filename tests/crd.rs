@@ -155,6 +155,17 @@ fn crd_carries_cel_rules_and_a_condition_list_map() {
     );
 }
 
+fn schedule(min: Option<i32>, factor: Option<f64>) -> prescaler::policy::ScheduleSpec {
+    prescaler::policy::ScheduleSpec {
+        name: None,
+        start: "0 9 * * 1-5".into(),
+        time_zone: Some("Europe/Berlin".into()),
+        duration: Duration::new("2h"),
+        min_replicas: min,
+        load_factor: factor,
+    }
+}
+
 #[test]
 fn cel_accepts_the_base_fixture() {
     assert_eq!(cel_errors(&Policy::test().object()), Vec::<String>::new());
@@ -167,6 +178,28 @@ fn cel_rejects_each_rule_breaker_with_its_message() {
             "min above max",
             Policy::test().with_min(5).with_max(3),
             "minReplicas must be <= maxReplicas",
+        ),
+        (
+            "schedule with a floor and a factor",
+            Policy::test().edit(|s| {
+                s.schedules = vec![schedule(Some(5), Some(2.0))];
+            }),
+            "a schedule sets exactly one of minReplicas",
+        ),
+        (
+            "schedule with neither",
+            Policy::test().edit(|s| s.schedules = vec![schedule(None, None)]),
+            "a schedule sets exactly one of minReplicas",
+        ),
+        (
+            "schedule factor below 1",
+            Policy::test().edit(|s| s.schedules = vec![schedule(None, Some(0.5))]),
+            "schedules[].loadFactor must be between 1 and 100",
+        ),
+        (
+            "schedule floor above max",
+            Policy::test().edit(|s| s.schedules = vec![schedule(Some(500), None)]),
+            "schedules[].minReplicas must be <= maxReplicas",
         ),
         (
             "no metrics",

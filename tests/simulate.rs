@@ -268,6 +268,42 @@ fn overrides_change_the_policy_and_a_late_lead_time_is_warned_about() {
 }
 
 #[test]
+fn a_scheduled_launch_has_capacity_ready_for_it_at_a_cost() {
+    // 13 July 1995, the day of the STS-70 launch in the NASA trace.
+    let day = ["--from", "805593600", "--to", "805680000", "--json"];
+    let score = |policy: &str| {
+        let out = simulate(&[&["--policy", policy], &day[..]].concat());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let ours = report["strategies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "prescaler")
+            .cloned()
+            .unwrap();
+        (
+            ours["under_provisioned_minutes"].as_f64().unwrap(),
+            ours["pod_hours"].as_f64().unwrap(),
+        )
+    };
+    let (plain_short, plain_cost) = score("examples/web-requestrate.yaml");
+    let (launch_short, launch_cost) = score("examples/launch-day.yaml");
+    assert!(
+        launch_short < plain_short,
+        "the schedule covers the launch: {launch_short} vs {plain_short} minutes short"
+    );
+    assert!(
+        launch_cost > plain_cost,
+        "and costs pod-hours: {launch_cost} vs {plain_cost}"
+    );
+}
+
+#[test]
 fn the_frontier_sweeps_both_and_draws_the_curves() {
     let dir = std::env::temp_dir().join(format!("prescaler-frontier-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

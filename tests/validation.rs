@@ -198,6 +198,34 @@ fn every_malformed_spec_gets_its_own_exact_message() {
             "spec.forecast.quantile must be strictly between 0 and 1 (got 90); 0.9 is a good start",
         ),
         (
+            "schedule with a four-field cron",
+            Policy::test().edit(|s| {
+                s.schedules = vec![prescaler::policy::ScheduleSpec {
+                    name: None,
+                    start: "0 9 * *".into(),
+                    time_zone: None,
+                    duration: Duration::new("2h"),
+                    min_replicas: Some(5),
+                    load_factor: None,
+                }]
+            }),
+            "spec.schedules[0].start \"0 9 * *\" is not a five-field cron expression (minute hour day-of-month month day-of-week); e.g. \"0 9 * * 1-5\" for 09:00 on weekdays",
+        ),
+        (
+            "schedule in an unknown time zone",
+            Policy::test().edit(|s| {
+                s.schedules = vec![prescaler::policy::ScheduleSpec {
+                    name: None,
+                    start: "0 9 * * 1-5".into(),
+                    time_zone: Some("Europe/Atlantis".into()),
+                    duration: Duration::new("2h"),
+                    min_replicas: Some(5),
+                    load_factor: None,
+                }]
+            }),
+            "spec.schedules[0].timeZone \"Europe/Atlantis\" is not a time zone; use an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"",
+        ),
+        (
             "negative headroom",
             Policy::test().edit(|s| s.forecast.headroom = -5),
             "spec.forecast.headroom must be between 0 and 1000 percent (got -5)",

@@ -373,6 +373,8 @@ fn decide(
     now: i64,
 ) {
     let behavior = ResolvedBehavior::resolve(spec.behavior.as_ref());
+    let schedules = plan::schedule::parse_all(&spec.schedules);
+    let lead_s = spec.forecast.lead_time.seconds().unwrap_or(0);
     let mut state = report::plan_state(&out.status);
     let inputs = Inputs {
         now,
@@ -385,6 +387,8 @@ fn decide(
         behavior: &behavior,
         fallback: &spec.fallback,
         tolerance: Tolerance::default(),
+        schedules: &schedules,
+        lead_s,
     };
     let decision = plan::decide(&inputs, &mut state);
     out.write = match &gate.writes {
@@ -451,6 +455,22 @@ fn decide(
         decided.map(|(i, _)| &status.metrics[i]),
         observation,
     );
+    if decision.reason == plan::Reason::Scheduled {
+        let base = decision
+            .reactive
+            .map(|r| decision.predictive.map_or(r, |p| p.max(r)));
+        if let Some((n, name)) = plan::schedule::floor(&schedules, now, lead_s, base) {
+            out.why = format!(
+                "Scheduled: schedule {name} asks for {n} replicas (current load needs {}, the forecast {})",
+                decision.reactive.map_or("?".into(), |r| r.to_string()),
+                decision.predictive.map_or("-".into(), |p| p.to_string())
+            );
+            if let Some(limit) = decision.limited_by {
+                out.why
+                    .push_str(&format!("; limited by {}", limit_word(limit)));
+            }
+        }
+    }
     conditions_after_decision(status, &decision, &out.why, observation, spec, now);
     out.state = state;
     out.decision = Some(decision);
@@ -616,6 +636,7 @@ fn reason_word(decision: &ScaleDecision, observation: &Observation) -> &'static 
         plan::Reason::ReactiveOnly => "ReactiveOnly",
         plan::Reason::MetricsUnavailableHold => "MetricsUnavailableHold",
         plan::Reason::MetricsUnavailableFloor => "MetricsUnavailableFloor",
+        plan::Reason::Scheduled => "Scheduled",
     }
 }
 
@@ -694,7 +715,10 @@ fn explain(
         (plan::Reason::MetricsUnavailableHold | plan::Reason::MetricsUnavailableFloor, _) => {
             format!("{word}: metrics unavailable, applying spec.fallback")
         }
-        (_, None) => format!("{word}: current load needs {reactive} replicas"),
+        // Scheduled: replaced by the caller, which knows the schedule.
+        (plan::Reason::Scheduled, _) | (_, None) => {
+            format!("{word}: current load needs {reactive} replicas")
+        }
     };
     if let Some(limit) = decision.limited_by {
         text.push_str(&format!("; limited by {}", limit_word(limit)));
@@ -1278,6 +1302,45 @@ spec:
         assert_eq!(e.status.reason.as_deref(), Some("NoSkill"));
         let e = Scene::new().load(70.0, None).hold(Hold::Paused).evaluate();
         assert_eq!(e.status.reason.as_deref(), Some("Paused"));
+    }
+
+    fn every_minute(min: Option<i32>, factor: Option<f64>) -> crate::policy::ScheduleSpec {
+        crate::policy::ScheduleSpec {
+            name: Some("launch".into()),
+            start: "* * * * *".into(),
+            time_zone: None,
+            duration: crate::policy::Duration::new("1h"),
+            min_replicas: min,
+            load_factor: factor,
+        }
+    }
+
+    #[test]
+    fn a_scheduled_window_raises_the_replicas_and_says_so() {
+        let mut scene = Scene::new().load(40.0, None);
+        scene.spec.schedules = vec![every_minute(None, Some(2.0))];
+        let e = scene.evaluate();
+        assert_eq!(e.write, Some(Write::Scale { from: 4, to: 8 }));
+        assert_eq!(e.status.reason.as_deref(), Some("Scheduled"));
+        let ready = report::condition(&e.status.conditions, condition::READY).unwrap();
+        assert!(
+            ready
+                .message
+                .contains("schedule launch asks for 8 replicas"),
+            "{}",
+            ready.message
+        );
+        // Without metrics a floor still holds; a factor of an unknown load does not.
+        let mut floor = Scene::new().metrics_missing();
+        floor.spec.schedules = vec![every_minute(Some(9), None)];
+        assert_eq!(
+            floor.evaluate().write,
+            Some(Write::Scale { from: 4, to: 9 }),
+            "raised at once, as a Replicas fallback is"
+        );
+        let mut factor = Scene::new().metrics_missing();
+        factor.spec.schedules = vec![every_minute(None, Some(2.0))];
+        assert_eq!(factor.evaluate().write, None);
     }
 
     #[test]

@@ -65,6 +65,10 @@ pub struct Inputs<'a> {
     pub fallback: &'a Fallback,
     /// HPA tolerance.
     pub tolerance: Tolerance,
+    /// `spec.schedules`, parsed.
+    pub schedules: &'a [super::schedule::Schedule],
+    /// `spec.forecast.leadTime`, seconds: scheduled capacity arrives this early.
+    pub lead_s: u64,
 }
 
 /// The decision's memory: what stabilization and rate limits look back on. The controller
@@ -92,6 +96,8 @@ pub enum Reason {
     MetricsUnavailableHold,
     /// Metrics unavailable: raised to the fallback floor.
     MetricsUnavailableFloor,
+    /// A window of `spec.schedules` asked for more than load and forecast.
+    Scheduled,
 }
 
 impl Reason {
@@ -102,6 +108,7 @@ impl Reason {
             Reason::CurrentLoad => "CurrentLoad",
             Reason::ReactiveOnly => "ReactiveOnly",
             Reason::MetricsUnavailableHold => "MetricsUnavailableHold",
+            Reason::Scheduled => "Scheduled",
             Reason::MetricsUnavailableFloor => "MetricsUnavailableFloor",
         }
     }
@@ -191,12 +198,13 @@ pub fn decide(inputs: &Inputs<'_>, state: &mut PlanState) -> ScaleDecision {
         return fallback(inputs);
     };
     let predicted = predictive(inputs.metrics, inputs.headroom_percent);
-    let reason = match predicted {
+    let mut reason = match predicted {
         None => Reason::ReactiveOnly,
         Some(p) if p > reactive_replicas => Reason::ForecastAhead,
         Some(_) => Reason::CurrentLoad,
     };
-    let mut raw = predicted.map_or(reactive_replicas, |p| p.max(reactive_replicas));
+    let base = predicted.map_or(reactive_replicas, |p| p.max(reactive_replicas));
+    let mut raw = base;
     if raw < inputs.current
         && let Some(hold) = hold(inputs.metrics, inputs.headroom_percent)
     {
@@ -207,6 +215,13 @@ pub fn decide(inputs: &Inputs<'_>, state: &mut PlanState) -> ScaleDecision {
         if raw >= floor {
             raw = inputs.current;
         }
+    }
+    if let Some((n, _)) =
+        super::schedule::floor(inputs.schedules, inputs.now, inputs.lead_s, Some(base))
+        && n > raw
+    {
+        raw = n;
+        reason = Reason::Scheduled;
     }
     let (clamped, mut limited_by) = if raw > inputs.max {
         (inputs.max, Some(Limit::MaxReplicas))
@@ -282,11 +297,18 @@ pub fn fallback_floor(fallback: &Fallback, max: i32) -> Option<i32> {
 
 fn fallback(inputs: &Inputs<'_>) -> ScaleDecision {
     let floor = fallback_floor(inputs.fallback, inputs.max).unwrap_or(inputs.current);
-    let (held, reason) = if floor > inputs.current {
+    let (mut held, mut reason) = if floor > inputs.current {
         (floor, Reason::MetricsUnavailableFloor)
     } else {
         (inputs.current, Reason::MetricsUnavailableHold)
     };
+    // A launch is known without metrics: its floor still holds (it only raises).
+    if let Some((n, _)) = super::schedule::floor(inputs.schedules, inputs.now, inputs.lead_s, None)
+        && n > held
+    {
+        held = n;
+        reason = Reason::Scheduled;
+    }
     // The bounds hold even without metrics, as HPA's do: a maxReplicas lowered below the
     // current count is a user's order, not a guess from missing data.
     let (replicas, limited_by) = if held > inputs.max {
@@ -367,6 +389,8 @@ mod tests {
             behavior,
             fallback,
             tolerance: Tolerance::default(),
+            schedules: &[],
+            lead_s: 0,
         }
     }
 

@@ -7,6 +7,7 @@ pub mod behavior;
 pub mod decide;
 pub mod mode;
 pub mod reactive;
+pub mod schedule;
 pub mod window;
 
 pub use decide::{

@@ -45,6 +45,10 @@ pub fn spec(schema: &mut Schema) {
                 "!has(self.fallback) || !has(self.fallback.replicas) || (self.fallback.replicas >= self.minReplicas && self.fallback.replicas <= self.maxReplicas)",
                 "fallback.replicas must be between minReplicas and maxReplicas",
             ),
+            (
+                "!has(self.schedules) || self.schedules.all(s, !has(s.minReplicas) || s.minReplicas <= self.maxReplicas)",
+                "schedules[].minReplicas must be <= maxReplicas",
+            ),
         ],
     );
 }
@@ -57,6 +61,28 @@ pub fn metric(schema: &mut Schema) {
             "(self.type == 'RequestRate') == has(self.requestRate) && (self.type == 'CPU') == has(self.cpu) && (self.type == 'Memory') == has(self.memory) && (self.type == 'PromQL') == has(self.promql)",
             "a metric must carry exactly the block its type names: requestRate for RequestRate, cpu for CPU, memory for Memory, promql for PromQL",
         )],
+    );
+}
+
+/// Rules on each entry of `spec.schedules` (the cron expression and the time zone are
+/// checked by the operator: CEL cannot parse them).
+pub fn schedule(schema: &mut Schema) {
+    add(
+        schema,
+        &[
+            (
+                "has(self.minReplicas) != has(self.loadFactor)",
+                "a schedule sets exactly one of minReplicas (a floor) and loadFactor (expected load, e.g. 3 for three times the usual)",
+            ),
+            (
+                "!has(self.minReplicas) || self.minReplicas >= 1",
+                "schedules[].minReplicas must be >= 1",
+            ),
+            (
+                "!has(self.loadFactor) || (self.loadFactor >= 1.0 && self.loadFactor <= 100.0)",
+                "schedules[].loadFactor must be between 1 and 100",
+            ),
+        ],
     );
 }
 

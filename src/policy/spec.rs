@@ -151,6 +151,14 @@ pub struct ScalingPolicySpec {
     #[serde(default)]
     pub fallback: Fallback,
 
+    /// Capacity for events history cannot see (a launch, a sale, a broadcast): each entry
+    /// raises the replicas from `leadTime` before its start until its end, to at least
+    /// `minReplicas` or to `loadFactor` times what the load and forecast ask for.
+    /// Overlapping windows take the highest. At most 16.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub schedules: Vec<ScheduleSpec>,
+
     /// How often this policy is re-evaluated, e.g. `15s`. Defaults to the operator's
     /// `--sync-period` (15s). Sensible range 10s–5m.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -523,6 +531,35 @@ pub enum RatePolicyType {
     Pods,
     /// A percentage of the current replicas.
     Percent,
+}
+
+/// One recurring (or one-off) window of scheduled capacity.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::schedule)]
+pub struct ScheduleSpec {
+    /// A name for status and Events, e.g. `black-friday`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    pub name: Option<String>,
+    /// When each window starts, as a five-field cron expression (minute hour day-of-month
+    /// month day-of-week) in `timeZone`, e.g. `0 9 * * 1-5` for 09:00 on weekdays or
+    /// `30 19 24 11 *` for 19:30 on 24 November.
+    #[schemars(length(min = 1, max = 128))]
+    pub start: String,
+    /// The IANA time zone `start` is read in, e.g. `Europe/Berlin`. Default `UTC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// How long each window lasts, e.g. `2h`. At most `7d`.
+    pub duration: Duration,
+    /// Hold at least this many replicas (within maxReplicas). Set this or `loadFactor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<i32>,
+    /// Expect this many times the load: replicas are at least this factor times what the
+    /// load and forecast ask for, e.g. `3` for a launch three times the usual traffic.
+    /// Between 1 and 100. Set this or `minReplicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_factor: Option<f64>,
 }
 
 /// What to do when metrics cannot be read.

@@ -168,6 +168,7 @@ pub fn validate(spec: &ScalingPolicySpec) -> Result<(), SpecErrors> {
         check_behavior(&mut p, behavior);
     }
     check_fallback(&mut p, spec);
+    check_schedules(&mut p, spec);
 
     if let Some(period) = &spec.sync_period {
         p.positive_seconds("spec.syncPeriod", period);
@@ -488,6 +489,33 @@ fn check_rules(p: &mut Problems, path: &str, rules: &ScalingRules) {
             1800,
             " seconds",
         );
+    }
+}
+
+fn check_schedules(p: &mut Problems, spec: &ScalingPolicySpec) {
+    if spec.schedules.len() > 16 {
+        p.push(
+            "spec.schedules",
+            format!("at most 16 schedules (got {})", spec.schedules.len()),
+        );
+    }
+    for (i, s) in spec.schedules.iter().enumerate() {
+        match crate::plan::schedule::Schedule::parse(s, i) {
+            Err(e) => p.push(format!("spec.schedules[{i}].{}", e.field), e.message),
+            Ok(_) => {
+                if let Some(n) = s.min_replicas
+                    && n > spec.max_replicas
+                {
+                    p.push(
+                        format!("spec.schedules[{i}].minReplicas"),
+                        format!(
+                            "must be <= spec.maxReplicas ({}), got {n}; raise maxReplicas for the event too",
+                            spec.max_replicas
+                        ),
+                    );
+                }
+            }
+        }
     }
 }
 

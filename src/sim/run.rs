@@ -419,6 +419,7 @@ impl Replay<'_> {
             Foresight::Engine(Rc::clone(feed)),
         )
         .with_quantile(quantile)
+        .with_schedules(crate::plan::schedule::parse_all(&policy.schedules))
     }
 }
 

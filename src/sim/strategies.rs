@@ -134,6 +134,8 @@ pub struct Strategy {
     behavior: ResolvedBehavior,
     state: PlanState,
     foresight: Foresight,
+    /// `spec.schedules`, for prescaler's own strategy; the baselines have none.
+    schedules: Vec<crate::plan::schedule::Schedule>,
 }
 
 /// A behavior whose policies all use `period` seconds (PHPA evaluates once a minute).
@@ -162,7 +164,14 @@ impl Strategy {
             behavior,
             state: PlanState::default(),
             foresight,
+            schedules: Vec::new(),
         }
+    }
+
+    /// The same strategy honouring the policy's scheduled capacity.
+    pub fn with_schedules(mut self, schedules: Vec<crate::plan::schedule::Schedule>) -> Self {
+        self.schedules = schedules;
+        self
     }
 
     /// The same strategy provisioning for the `quantile` of the forecast.
@@ -250,6 +259,8 @@ impl Strategy {
             behavior: &self.behavior,
             fallback: &Fallback::default(),
             tolerance: Tolerance::default(),
+            schedules: &self.schedules,
+            lead_s: shared.timing.lead,
         };
         decide(&inputs, &mut self.state).replicas
     }

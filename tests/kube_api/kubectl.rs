@@ -366,3 +366,27 @@ async fn kubectl_get_watch_streams_a_change() {
     assert!(modified.split_whitespace().any(|c| c == "7"), "{modified}");
     child.kill().await.expect("kubectl stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_explain_documents_the_new_fields() {
+    let emu = Emulator::start().await;
+    let crd = format!("{ROOT}/crds/scalingpolicy.yaml");
+    kubectl_ok(&emu, &["apply", "-f", &crd]).await;
+    for (path, words) in [
+        ("scalingpolicy.spec.schedules", "leadTime` before its start"),
+        (
+            "scalingpolicy.spec.schedules.start",
+            "five-field cron expression",
+        ),
+        ("scalingpolicy.spec.schedules.loadFactor", "times the load"),
+        ("scalingpolicy.status.targets", "kubectl get hpa"),
+        ("scalingpolicy.status.reason", "NoSkill"),
+        ("scalingpolicy.status.decidedBy", "decided"),
+        ("scalingpolicy.status.metrics.target", "per replica"),
+        ("scalingpolicy.status.lastWouldScaleTime", "ForecastOnly"),
+    ] {
+        let out = kubectl_ok(&emu, &["explain", path]).await;
+        let text = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains(words), "kubectl explain {path}:\n{out}");
+    }
+}

@@ -181,3 +181,77 @@ async fn pause_pin_and_resume_by_annotation_and_leave_a_target_scaled_to_zero() 
     let described = String::from_utf8_lossy(&out.stdout);
     assert!(described.contains("ScalingDisabled"), "{described}");
 }
+
+/// A five-field cron expression for the UTC minute `seconds` from now.
+fn cron_in(seconds: i64) -> String {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + seconds;
+    let minute = (at / 60) % 60;
+    let hour = (at / 3_600) % 24;
+    format!("{minute} {hour} * * *")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_capacity_arrives_lead_time_before_the_window() {
+    let _serial = SERIAL.lock().await;
+    let mut series =
+        Series::new("http_requests_total", &[("job", "api")], &nasa(), AT).history(600);
+    series.sample_every = 5;
+    let prometheus = PrometheusServer::start(vec![series]);
+    prometheus.set_rate(0, 0.2);
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    emu.run_workload_controller(Duration::from_millis(200));
+    seed_deployment(&emu, "api", 2);
+    let query = r#"sum(rate(http_requests_total{job="api"}[15s]))"#;
+    let mut p = policy("api", "api", "Auto", query, 0.1);
+    p["spec"]["forecast"] = json!({"step": "5s", "history": "1h", "minHistory": "1h",
+                                   "leadTime": "3m"});
+    p["spec"]["behavior"] = json!({
+        "scaleUp": {"policies": [{"type": "Pods", "value": 100, "periodSeconds": 1}]},
+    });
+    // One window starts within the lead time (its capacity is due now), one in an hour.
+    p["spec"]["schedules"] = json!([
+        {"name": "launch", "start": cron_in(120), "duration": "1h", "minReplicas": 7},
+        {"name": "later", "start": cron_in(3_600), "duration": "1h", "minReplicas": 30},
+    ]);
+    seed_policy(&emu, p);
+    prometheus.wait_until_scraped();
+    let _op = Operator::start(
+        &emu,
+        &prometheus.url(),
+        "schedule",
+        &["--leader-elect=false"],
+    );
+    eventually(LIMIT, "raised to the launch's 7", || async {
+        (replicas(&emu) == 7).then_some(())
+    })
+    .await;
+    let p = get_policy(&emu, "api").await;
+    assert_eq!(p["status"]["reason"], "Scheduled", "{}", p["status"]);
+    assert!(
+        p["status"]["reactiveReplicas"].as_i64().unwrap() < 7,
+        "load alone asks for fewer: {}",
+        p["status"]
+    );
+    let ready = condition(&p, "Ready").unwrap();
+    assert!(
+        ready["message"]
+            .as_str()
+            .unwrap()
+            .contains("schedule launch asks for 7 replicas"),
+        "{ready}"
+    );
+    // Not the window an hour away.
+    holds(&emu, 7).await;
+    let events = events_for(&emu, "api").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.1 == "ScaledUp" && e.2.contains("Scheduled: schedule launch")),
+        "{events:?}"
+    );
+}

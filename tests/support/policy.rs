@@ -25,6 +25,7 @@ impl Policy {
             forecast: Default::default(),
             behavior: None,
             fallback: Default::default(),
+            schedules: Vec::new(),
             sync_period: None,
             prometheus: None,
         })
