@@ -594,6 +594,35 @@ const ROWS: &[(&str, i32, &str)] = &[
         2,
         "cannot be used multiple times",
     ),
+    // explain.
+    ("explain", 2, "--policy"),
+    (
+        "explain --policy @missing.yaml --prometheus http://127.0.0.1:1",
+        1,
+        "No such file or directory",
+    ),
+    (
+        "explain --policy @p_max0.yaml --prometheus http://127.0.0.1:1",
+        1,
+        "spec.maxReplicas must be >= 1",
+    ),
+    (
+        "explain --policy @p_max0.yaml",
+        1,
+        "give --prometheus URL",
+    ),
+    (
+        "explain --policy @p_max0.yaml --prometheus http://127.0.0.1:1 --sync 0s",
+        2,
+        "\"0s\" is zero",
+    ),
+    // backtest without a source.
+    ("backtest", 1, "give --trace FILE"),
+    (
+        "backtest --trace @good.csv --prometheus http://127.0.0.1:1",
+        2,
+        "cannot be used with",
+    ),
     // backtest flags.
     (
         "backtest --trace @good.csv --horizon 0s",

@@ -656,6 +656,100 @@ fn backtest_scores_a_policys_forecast_settings_on_the_history_read_from_promethe
     );
 }
 
+#[test]
+fn explain_shows_the_reads_forecast_and_decision_for_a_policy_file() {
+    let mut series = web(2 * DAY + 600);
+    series.sample_every = 60;
+    let server = PrometheusServer::start(vec![series]);
+    let dir = std::env::temp_dir().join(format!("prescaler-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: autoscaling.prescaler.io/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  maxReplicas: 50\n  metrics:\n    - type: RequestRate\n      name: http\n      requestRate: {{query: '{QUERY}', targetPerReplica: 0.05}}\n  forecast: {{leadTime: 2m, horizon: 10m, history: 2d, minHistory: 1d}}\n"
+        ),
+    )
+    .unwrap();
+    let explain = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
+            .args(["explain", "--prometheus", &server.url(), "--replicas", "1"])
+            .arg("--policy")
+            .arg(&policy)
+            .args(extra)
+            .output()
+            .expect("the binary runs")
+    };
+    let out = explain(&["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // The reading is the trace's rate now.
+    let trace = TraceRate::load(&nasa());
+    let expected = trace.mean(NASA_AT - 120, NASA_AT);
+    let current = report["status"]["metrics"][0]["current"].as_f64().unwrap();
+    assert!(
+        (current - expected).abs() <= expected * 0.5 + 0.05,
+        "current {current} vs the trace's {expected}: {report}"
+    );
+    let reactive = report["reactive_replicas"].as_i64().unwrap();
+    assert_eq!(reactive, (current / 0.05).ceil() as i64, "{report}");
+    let desired = report["desired_replicas"].as_i64().unwrap();
+    let asked = reactive.max(report["predicted_replicas"].as_i64().unwrap_or(0));
+    // From 1 replica the default scale-up rate cuts a large jump, and says so.
+    assert!(
+        desired == asked || report["limited_by"] == "ScaleUpPolicy",
+        "{report}"
+    );
+    assert!(
+        ["ForecastAhead", "CurrentLoad", "ReactiveOnly", "NoSkill"]
+            .contains(&report["reason"].as_str().unwrap()),
+        "{report}"
+    );
+    assert!(
+        report["status"]["metrics"][0]["model"].is_string(),
+        "a model was chosen: {report}"
+    );
+    if desired != 1 {
+        assert_eq!(
+            report["write"],
+            format!("scale Deployment web from 1 to {desired}"),
+            "{report}"
+        );
+    }
+    // The same as text, for a terminal.
+    let out = explain(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needed in [
+        "policy shop/web · Deployment web at 1 replicas",
+        "metric http:",
+        "per replica →",
+        "decision  ",
+        "MetricsAvailable",
+        "would ",
+    ] {
+        assert!(text.contains(needed), "{needed} missing in\n{text}");
+    }
+    // Without Prometheus: says what to give.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
+        .arg("explain")
+        .arg("--policy")
+        .arg(&policy)
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--prometheus URL"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The numbers in docs/benchmarks.md ("Reading history from Prometheus"). Prints, asserts
 /// nothing about time: `cargo test --release --test prometheus -- --ignored --nocapture`.
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! can also be set from the environment variable named in its help.
 
 mod backtest;
+mod explain;
 mod simulate;
 mod sources;
 
@@ -14,6 +15,7 @@ use crate::policy;
 use crate::telemetry::{self, LogFormat};
 
 pub use backtest::BacktestArgs;
+pub use explain::ExplainArgs;
 pub use simulate::{DEFAULT_POLICY, DEFAULT_TRACE, SimulateArgs};
 
 /// prescaler: scales Kubernetes workloads ahead of their traffic.
@@ -43,6 +45,9 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Rolling-origin backtest of the forecasting models on a trace (`timestamp,value` CSV).
     Backtest(BacktestArgs),
+    /// What the operator would do now for a policy file, and why: each metric's reading,
+    /// forecast and replicas, the decision and what limited it, read from a real Prometheus.
+    Explain(ExplainArgs),
 }
 
 /// Runs the parsed command line.
@@ -57,6 +62,7 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Run(args) => crate::controller::run(args),
         Command::Backtest(args) => backtest::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Explain(args) => explain::run(&args),
     }
 }
 

@@ -477,6 +477,11 @@ fn decide(
 }
 
 impl Evaluation {
+    /// The decision in one sentence, as the Ready message and scale Events give it.
+    pub fn why(&self) -> &str {
+        &self.why
+    }
+
     /// Records that the write was refused for a reason only the user can fix (a 403):
     /// Ready turns False with it — keeping its transition time while it stays so — and a
     /// Warning says it once.

@@ -5,6 +5,7 @@ mod config;
 mod context;
 mod error;
 mod evaluate;
+pub mod explain;
 mod gather;
 mod observe;
 pub mod reconcile;

@@ -1,0 +1,195 @@
+//! `prescaler explain`: what the operator would do now for a policy file, and why.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::sources;
+use crate::controller::explain::{Explanation, explain};
+use crate::metrics::{Prometheus, PrometheusArgs};
+use crate::policy::duration::parse_positive_seconds;
+use crate::policy::{self, ScalingPolicyStatus};
+
+/// Options of `prescaler explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// ScalingPolicy YAML to explain.
+    #[arg(long, env = "PRESCALER_POLICY")]
+    pub policy: PathBuf,
+    /// The Prometheus its metrics are read from (the other --prometheus-* flags apply as
+    /// for `run`).
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// The target's replicas now (what `/scale` would say) [default: the policy's
+    /// minReplicas].
+    #[arg(long, env = "PRESCALER_REPLICAS")]
+    pub replicas: Option<i32>,
+    /// The target's pod label selector, for kinds whose built-in CPU and Memory queries
+    /// find pods by labels (not Deployments, StatefulSets, DaemonSets, ReplicaSets).
+    #[arg(long, default_value = "", env = "PRESCALER_SELECTOR")]
+    pub selector: String,
+    /// The namespace the policy is in [default: its metadata.namespace, or default].
+    #[arg(long, env = "PRESCALER_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// The sync period the planning window adds to the lead time.
+    #[arg(long, default_value = "15s", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_SYNC")]
+    pub sync: u64,
+    /// Print JSON (the status the operator would write, the decision and the write).
+    #[arg(long, env = "PRESCALER_JSON")]
+    pub json: bool,
+}
+
+/// `prescaler explain --json`.
+#[derive(Serialize)]
+struct ExplainJson<'a> {
+    policy: &'a str,
+    namespace: &'a str,
+    replicas: i32,
+    desired_replicas: Option<i32>,
+    reactive_replicas: Option<i32>,
+    predicted_replicas: Option<i32>,
+    reason: Option<&'a str>,
+    limited_by: Option<String>,
+    why: &'a str,
+    write: Option<&'a str>,
+    status: &'a ScalingPolicyStatus,
+}
+
+/// Runs `prescaler explain`.
+pub fn run(args: &ExplainArgs) -> crate::Result<()> {
+    if args.prometheus.url.is_none() {
+        return Err(crate::Error::Usage(
+            "explain reads the policy's metrics: give --prometheus URL (e.g. http://localhost:9090 after kubectl port-forward)".into(),
+        ));
+    }
+    let policy = sources::read_policy(&args.policy, None)?;
+    policy::validate(&policy.spec).map_err(|source| crate::Error::PolicyInvalid {
+        path: args.policy.clone(),
+        source,
+    })?;
+    let name = policy
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_else(|| "policy".into());
+    let namespace = args
+        .namespace
+        .clone()
+        .or(policy.metadata.namespace.clone())
+        .unwrap_or_else(|| "default".into());
+    let replicas = args.replicas.unwrap_or(policy.spec.min_replicas);
+    if replicas < 0 {
+        return Err(crate::Error::Usage(format!(
+            "--replicas must be 0 or more (got {replicas})"
+        )));
+    }
+    let prometheus = Prometheus::new(&args.prometheus)?;
+    let now = crate::controller::reconcile::unix_now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let e = runtime.block_on(explain(
+        &policy.spec,
+        (&namespace, &name),
+        prometheus,
+        (replicas, &args.selector),
+        args.sync,
+        now,
+    ));
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let json = ExplainJson {
+            policy: &name,
+            namespace: &namespace,
+            replicas,
+            desired_replicas: e.status.desired_replicas,
+            reactive_replicas: e.status.reactive_replicas,
+            predicted_replicas: e.status.predicted_replicas,
+            reason: e.status.reason.as_deref(),
+            limited_by: e
+                .decision
+                .and_then(|d| d.limited_by)
+                .map(|l| format!("{l:?}")),
+            why: &e.why,
+            write: e.write.as_deref(),
+            status: &e.status,
+        };
+        writeln!(out, "{}", serde_json::to_string(&json)?)?;
+    } else {
+        write_text(&mut out, &policy.spec, (&namespace, &name), replicas, &e)?;
+    }
+    Ok(())
+}
+
+fn write_text(
+    out: &mut impl Write,
+    spec: &policy::ScalingPolicySpec,
+    (namespace, name): (&str, &str),
+    replicas: i32,
+    e: &Explanation,
+) -> std::io::Result<()> {
+    let s = &e.status;
+    writeln!(
+        out,
+        "policy {namespace}/{name} · {} {} at {replicas} replicas · leadTime {} · quantile {}",
+        spec.target_ref.kind, spec.target_ref.name, spec.forecast.lead_time, spec.forecast.quantile
+    )?;
+    let opt = |v: Option<i32>| v.map_or("-".to_string(), |v| v.to_string());
+    for m in &s.metrics {
+        let unit = m
+            .unit
+            .as_deref()
+            .map(|u| format!(" {u}"))
+            .unwrap_or_default();
+        writeln!(out, "metric {}:", m.name)?;
+        writeln!(
+            out,
+            "  now       {}{unit} for the workload; {}/{} per replica → {} replicas",
+            m.current
+                .map_or("unreadable".to_string(), |v| format!("{v:.4}")),
+            m.average.as_deref().unwrap_or("<unknown>"),
+            m.target.as_deref().unwrap_or("?"),
+            opt(m.reactive_replicas)
+        )?;
+        match (m.expected_peak, &m.expected_peak_time) {
+            (Some(peak), Some(at)) => writeln!(
+                out,
+                "  forecast  peak {peak:.4}{unit} at {} (quantile {}) → {} replicas",
+                at.0,
+                spec.forecast.quantile,
+                opt(m.predicted_replicas)
+            )?,
+            _ => writeln!(out, "  forecast  none")?,
+        }
+        if let Some(model) = &m.model {
+            writeln!(
+                out,
+                "  model     {model}, backtest MASE {}",
+                m.backtest_error
+                    .map_or("-".to_string(), |v| format!("{v:.3}"))
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "decision  {} replicas (reactive {}, predicted {}); {}",
+        opt(s.desired_replicas),
+        opt(s.reactive_replicas),
+        opt(s.predicted_replicas),
+        e.why
+    )?;
+    for c in &s.conditions {
+        writeln!(
+            out,
+            "  {:<17} {:<5} {}: {}",
+            c.type_, c.status, c.reason, c.message
+        )?;
+    }
+    match &e.write {
+        Some(w) => writeln!(out, "would {w}")?,
+        None => writeln!(out, "would write nothing: the replicas are already right")?,
+    }
+    Ok(())
+}

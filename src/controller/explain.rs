@@ -1,0 +1,71 @@
+//! `prescaler explain`: one reconcile's reads and decision for a policy file, against a
+//! real Prometheus, without a cluster: the same observe and evaluate steps the operator
+//! runs, with the target's replicas given instead of read from `/scale`.
+
+use crate::metrics::{HistoryCache, Prometheus};
+use crate::plan::{ScaleDecision, Timing};
+use crate::policy::annotations::Hold;
+use crate::policy::{ScalingPolicySpec, ScalingPolicyStatus};
+
+use super::evaluate::{Facts, Write, evaluate};
+use super::observe::observe;
+use super::state::PolicyStates;
+use super::target::ScaleView;
+
+/// What the operator would do now, and why.
+#[derive(Debug)]
+pub struct Explanation {
+    /// The status it would write: per metric readings, forecasts and replicas; conditions.
+    pub status: ScalingPolicyStatus,
+    /// The decision, when metrics were readable enough to make one.
+    pub decision: Option<ScaleDecision>,
+    /// The decision in one sentence.
+    pub why: String,
+    /// The write it would make, in words (`None`: the replicas are already right).
+    pub write: Option<String>,
+}
+
+/// Runs one gather-and-evaluate for `spec` with the target at `replicas` (and `selector`
+/// for kinds whose pods are found by labels), at `now`.
+pub async fn explain(
+    spec: &ScalingPolicySpec,
+    (namespace, name): (&str, &str),
+    prometheus: Prometheus,
+    (replicas, selector): (i32, &str),
+    sync_s: u64,
+    now: i64,
+) -> Explanation {
+    let cache = HistoryCache::new(prometheus);
+    let states = PolicyStates::default();
+    let scale = ScaleView {
+        replicas,
+        observed: replicas,
+        selector: selector.to_string(),
+    };
+    let timing = Timing::from_policy(&spec.forecast, sync_s);
+    let observation = observe(&cache, &states, namespace, name, spec, &scale, timing, now).await;
+    let facts = Facts::Read {
+        scale,
+        hpas: Vec::new(),
+        rivals: Vec::new(),
+        hold: Hold::None,
+        metrics: Ok(observation),
+    };
+    let evaluation = evaluate(spec, &facts, &ScalingPolicyStatus::default(), None, now);
+    let target = format!("{} {}", spec.target_ref.kind, spec.target_ref.name);
+    let write = evaluation.write.as_ref().map(|w| match w {
+        Write::Scale { from, to } => format!("scale {target} from {from} to {to}"),
+        Write::HpaFloor { hpa, from, to, .. } => {
+            format!("set minReplicas of HorizontalPodAutoscaler {hpa} from {from} to {to}")
+        }
+        Write::RestoreHpa { hpa, to } => {
+            format!("restore minReplicas of HorizontalPodAutoscaler {hpa} to {to}")
+        }
+    });
+    Explanation {
+        why: evaluation.why().to_string(),
+        decision: evaluation.decision,
+        write,
+        status: evaluation.status,
+    }
+}
