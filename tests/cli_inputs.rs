@@ -606,11 +606,7 @@ const ROWS: &[(&str, i32, &str)] = &[
         1,
         "spec.maxReplicas must be >= 1",
     ),
-    (
-        "explain --policy @p_max0.yaml",
-        1,
-        "give --prometheus URL",
-    ),
+    ("explain --policy @p_max0.yaml", 1, "give --prometheus URL"),
     (
         "explain --policy @p_max0.yaml --prometheus http://127.0.0.1:1 --sync 0s",
         2,

@@ -219,6 +219,9 @@ pub fn evaluate(
             }
             if spec.mode == crate::policy::Mode::ForecastOnly {
                 would_scale(&mut out, before, scale.replicas, now);
+                would_have(&mut out.status, before, scale.replicas, now);
+            } else {
+                out.status.would_have = None;
             }
             // Nothing written for a reason other than the mode: that is the story.
             if (stopped || pin.is_some() || !allowed)
@@ -332,6 +335,70 @@ fn would_scale(out: &mut Evaluation, before: &ScalingPolicyStatus, current: i32,
             out.target, out.why
         ),
     ));
+}
+
+/// Longest gap between two reconciles that ForecastOnly's record counts; a longer one (no
+/// leader, no metrics) counts nothing.
+const WOULD_HAVE_GAP_S: i64 = 300;
+
+/// Adds the time since the last reconcile to ForecastOnly's 24-hour record, with the
+/// numbers as they are now: the plan's replicas against the target's, and whether either
+/// covered what current load asks for.
+fn would_have(
+    status: &mut ScalingPolicyStatus,
+    before: &ScalingPolicyStatus,
+    current: i32,
+    now: i64,
+) {
+    let (Some(desired), Some(reactive)) = (status.desired_replicas, status.reactive_replicas)
+    else {
+        status.would_have = before.would_have.clone();
+        return;
+    };
+    let mut record =
+        before
+            .would_have
+            .clone()
+            .unwrap_or_else(|| crate::policy::status::WouldHave {
+                pod_hours_added: 0.0,
+                pod_hours_saved: 0.0,
+                minutes_short: 0.0,
+                minutes_short_avoided: 0.0,
+                last: report::time(now),
+                hours: Vec::new(),
+            });
+    let dt = now - record.last.0.as_second();
+    record.last = report::time(now);
+    if dt > 0 && dt <= WOULD_HAVE_GAP_S {
+        let dt = dt as f64;
+        let hour = now - now.rem_euclid(3_600);
+        if record.hours.last().is_none_or(|h| h.hour != hour) {
+            record.hours.push(crate::policy::status::WouldHaveHour {
+                hour,
+                ..Default::default()
+            });
+        }
+        let h = record.hours.last_mut().expect("just pushed");
+        let gap = f64::from(desired - current);
+        h.added += gap.max(0.0) * dt;
+        h.saved += (-gap).max(0.0) * dt;
+        if current < reactive {
+            h.short += dt;
+            if desired >= reactive {
+                h.avoided += dt;
+            }
+        }
+    }
+    record.hours.retain(|h| h.hour > now - 24 * 3_600 - 3_600);
+    let sum = |f: fn(&crate::policy::status::WouldHaveHour) -> f64| {
+        record.hours.iter().map(f).sum::<f64>()
+    };
+    let round2 = |x: f64| (x * 100.0).round() / 100.0;
+    record.pod_hours_added = round2(sum(|h| h.added) / 3_600.0);
+    record.pod_hours_saved = round2(sum(|h| h.saved) / 3_600.0);
+    record.minutes_short = round2(sum(|h| h.short) / 60.0);
+    record.minutes_short_avoided = round2(sum(|h| h.avoided) / 60.0);
+    status.would_have = Some(record);
 }
 
 /// Replaces the decision's write with the pinned count.
@@ -1461,6 +1528,54 @@ spec:
             "{:?}",
             event_reasons(&e)
         );
+    }
+
+    #[test]
+    fn forecast_only_keeps_a_day_of_what_the_plan_would_have_changed() {
+        // The target sits at 4 while load asks for 7 and the plan for 9.
+        let scene = Scene::new().mode(Mode::ForecastOnly).load(70.0, Some(90.0));
+        let first = scene.evaluate();
+        let mut status = first.status.clone();
+        for k in 1..=4 {
+            let mut next = Scene::new().mode(Mode::ForecastOnly).load(70.0, Some(90.0));
+            next.before = status.clone();
+            let e = evaluate(
+                &next.spec,
+                &next.facts(),
+                &next.before,
+                Some(1),
+                NOW + 15 * k,
+            );
+            status = e.status;
+        }
+        let w = status.would_have.clone().expect("a record");
+        // 60 s with the plan at 8 (9, cut by the scale-up rate from 4) against the target's
+        // 4: 240 replica-seconds; a minute short of the 7 load asks for, all of it covered
+        // by the plan.
+        assert_eq!(w.pod_hours_added, 0.07);
+        assert_eq!(w.pod_hours_saved, 0.0);
+        assert_eq!(w.minutes_short, 1.0);
+        assert_eq!(w.minutes_short_avoided, 1.0);
+        // A day later, the old hours are gone.
+        let mut later = Scene::new()
+            .mode(Mode::ForecastOnly)
+            .load(40.0, None)
+            .current(4);
+        later.before = status.clone();
+        later.before.would_have.as_mut().unwrap().last = report::time(NOW + 86_400 * 2 - 15);
+        let e = evaluate(
+            &later.spec,
+            &later.facts(),
+            &later.before,
+            Some(1),
+            NOW + 86_400 * 2,
+        );
+        let w = e.status.would_have.unwrap();
+        assert_eq!((w.pod_hours_added, w.minutes_short), (0.0, 0.0));
+        // Auto mode keeps no such record.
+        let mut auto = Scene::new().load(70.0, Some(90.0));
+        auto.before = status;
+        assert!(auto.evaluate().status.would_have.is_none());
     }
 
     #[test]

@@ -170,6 +170,11 @@ pub struct ScalingPolicyStatus {
     #[schemars(length(max = 8))]
     pub metrics: Vec<MetricStatus>,
 
+    /// In ForecastOnly mode: the last 24 hours of what the plan would have changed against
+    /// the replicas the target really had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would_have: Option<WouldHave>,
+
     /// In ForecastOnly mode, when the last WouldScaleUp / WouldScaleDown Event was
     /// published (at most one per five minutes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +240,42 @@ pub struct MetricStatus {
     /// Recent backtest error of the model (MASE: below 1 beats repeating the last season).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backtest_error: Option<f64>,
+}
+
+/// ForecastOnly's record over the last 24 hours: the plan's replicas against the ones the
+/// target had (set by someone else: an HPA, a person).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WouldHave {
+    /// Pod-hours the plan would have run above the target's replicas.
+    pub pod_hours_added: f64,
+    /// Pod-hours the plan would have run below them.
+    pub pod_hours_saved: f64,
+    /// Minutes the target had fewer replicas than current load asked for.
+    pub minutes_short: f64,
+    /// Of those, the minutes the plan would have had enough.
+    pub minutes_short_avoided: f64,
+    /// When the record was last added to.
+    pub last: Time,
+    /// Per hour, newest last (at most 25): what the totals above sum.
+    #[schemars(length(max = 25))]
+    pub hours: Vec<WouldHaveHour>,
+}
+
+/// One hour of [`WouldHave`], in seconds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WouldHaveHour {
+    /// Unix seconds of the hour's start.
+    pub hour: i64,
+    /// Replica-seconds above the target's.
+    pub added: f64,
+    /// Replica-seconds below.
+    pub saved: f64,
+    /// Seconds short of load.
+    pub short: f64,
+    /// Seconds short that the plan would have covered.
+    pub avoided: f64,
 }
 
 /// One past decision, kept for stabilization.
