@@ -15,6 +15,7 @@ use tokio::io::AsyncWriteExt;
 
 use support::helm::{CHART, Document, ROOT, documents, helm, only, template, values_file};
 use support::kube_api::Emulator;
+use support::prometheus::prescaler_names;
 
 const ALL_OPTIONS: &str = "ci/all-options-values.yaml";
 const NAMESPACED: &str = "ci/namespaced-values.yaml";
@@ -721,19 +722,12 @@ fn the_prometheus_rule_is_the_tested_rule_file_on_real_series() {
     let alerts = file["groups"][0]["rules"].as_array().unwrap();
     assert_eq!(alerts.len(), 4);
     for alert in alerts {
-        let expr = alert["expr"].as_str().unwrap();
-        let mut rest = expr;
-        while let Some(at) = rest.find("prescaler_") {
-            let name: String = rest[at..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+        for name in prescaler_names(alert["expr"].as_str().unwrap()) {
             assert!(
                 exported.contains(&name),
                 "{} uses {name}, which the operator does not export: {exported:?}",
                 alert["alert"]
             );
-            rest = &rest[at + name.len()..];
         }
     }
     // The ServiceMonitor keeps the per-policy `namespace` label as exported.
@@ -764,19 +758,13 @@ fn the_dashboard_queries_only_the_operators_metrics() {
     for panel in dashboard["panels"].as_array().expect("panels") {
         for target in panel["targets"].as_array().into_iter().flatten() {
             let expr = target["expr"].as_str().expect("a PromQL expression");
-            let mut rest = expr;
-            while let Some(at) = rest.find("prescaler_") {
-                let name: String = rest[at..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+            for name in prescaler_names(expr) {
                 assert!(
                     exported.contains(&name),
                     "panel {:?} queries {name}, which the operator does not export",
                     panel["title"]
                 );
-                queried.insert(name.clone());
-                rest = &rest[at + name.len()..];
+                queried.insert(name);
             }
         }
     }

@@ -589,21 +589,42 @@ fn simulate_replays_the_history_read_from_prometheus() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--query"));
 }
 
-#[test]
-fn backtest_scores_a_policys_forecast_settings_on_the_history_read_from_prometheus() {
+/// Two days of the NASA trace in a real Prometheus, and a policy file in a temporary
+/// directory scaling `web` on one RequestRate metric (`QUERY` in `metric` stands for the
+/// query).
+fn two_days_and_a_policy(
+    tag: &str,
+    metadata: &str,
+    bounds: &str,
+    metric: &str,
+    forecast: &str,
+) -> (PrometheusServer, PathBuf, PathBuf) {
     let mut series = web(2 * DAY + 600);
     series.sample_every = 60;
     let server = PrometheusServer::start(vec![series]);
-    let dir = std::env::temp_dir().join(format!("prescaler-backtest-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("prescaler-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let policy = dir.join("policy.yaml");
+    let metric = metric.replace("QUERY", QUERY);
     std::fs::write(
         &policy,
         format!(
-            "apiVersion: autoscaling.prescaler.io/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: web}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  maxReplicas: 20\n  metrics:\n    - type: RequestRate\n      requestRate: {{query: '{QUERY}', targetPerReplica: 1}}\n  forecast: {{leadTime: 5m, horizon: 10m, history: 1d, quantile: 0.8, model: HoltWinters}}\n"
+            "apiVersion: autoscaling.prescaler.io/v1alpha1\nkind: ScalingPolicy\nmetadata: {metadata}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  {bounds}\n  metrics:\n    - type: RequestRate\n      {metric}\n  forecast: {forecast}\n"
         ),
     )
     .unwrap();
+    (server, dir, policy)
+}
+
+#[test]
+fn backtest_scores_a_policys_forecast_settings_on_the_history_read_from_prometheus() {
+    let (server, dir, policy) = two_days_and_a_policy(
+        "backtest",
+        "{name: web}",
+        "maxReplicas: 20",
+        "requestRate: {query: 'QUERY', targetPerReplica: 1}",
+        "{leadTime: 5m, horizon: 10m, history: 1d, quantile: 0.8, model: HoltWinters}",
+    );
     let backtest = |extra: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
             .args(["backtest", "--prometheus", &server.url()])
@@ -658,19 +679,13 @@ fn backtest_scores_a_policys_forecast_settings_on_the_history_read_from_promethe
 
 #[test]
 fn explain_shows_the_reads_forecast_and_decision_for_a_policy_file() {
-    let mut series = web(2 * DAY + 600);
-    series.sample_every = 60;
-    let server = PrometheusServer::start(vec![series]);
-    let dir = std::env::temp_dir().join(format!("prescaler-explain-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let policy = dir.join("policy.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "apiVersion: autoscaling.prescaler.io/v1alpha1\nkind: ScalingPolicy\nmetadata: {{name: web, namespace: shop}}\nspec:\n  targetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  maxReplicas: 50\n  metrics:\n    - type: RequestRate\n      name: http\n      requestRate: {{query: '{QUERY}', targetPerReplica: 0.05}}\n  forecast: {{leadTime: 2m, horizon: 10m, history: 2d, minHistory: 1d}}\n"
-        ),
-    )
-    .unwrap();
+    let (server, dir, policy) = two_days_and_a_policy(
+        "explain",
+        "{name: web, namespace: shop}",
+        "maxReplicas: 50",
+        "name: http\n      requestRate: {query: 'QUERY', targetPerReplica: 0.05}",
+        "{leadTime: 2m, horizon: 10m, history: 2d, minHistory: 1d}",
+    );
     let explain = |extra: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
             .args(["explain", "--prometheus", &server.url(), "--replicas", "1"])

@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::forecast::{AT, SERIAL, nasa};
+use crate::forecast::{SERIAL, reactive_scene};
 use crate::support::kube_api::Emulator;
 use crate::support::operator::{
-    Operator, condition, events_for, eventually, get_policy, install_crd, policy, seed_deployment,
-    seed_policy,
+    Operator, condition, events_for, eventually, get_policy, seed_policy,
 };
-use crate::support::prometheus::{PrometheusServer, Series};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const PAUSED: &str = "autoscaling.prescaler.io/paused";
@@ -57,23 +55,7 @@ async fn holds(emu: &Emulator, n: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_pin_and_resume_by_annotation_and_leave_a_target_scaled_to_zero() {
     let _serial = SERIAL.lock().await;
-    // Ten minutes of history against minHistory 1h: the HPA algorithm decides, on a
-    // 15-second rate sampled every 5 s.
-    let mut series =
-        Series::new("http_requests_total", &[("job", "api")], &nasa(), AT).history(600);
-    series.sample_every = 5;
-    let prometheus = PrometheusServer::start(vec![series]);
-    prometheus.set_rate(0, 1.0);
-    let emu = Emulator::start().await;
-    install_crd(&emu).await;
-    emu.run_workload_controller(Duration::from_millis(200));
-    seed_deployment(&emu, "api", 2);
-    let query = r#"sum(rate(http_requests_total{job="api"}[15s]))"#;
-    let mut p = policy("api", "api", "Auto", query, 0.1);
-    p["spec"]["forecast"] = json!({"step": "5s", "history": "1h", "minHistory": "1h"});
-    p["spec"]["behavior"] = json!({
-        "scaleUp": {"policies": [{"type": "Pods", "value": 100, "periodSeconds": 1}]},
-    });
+    let (prometheus, emu, p) = reactive_scene(1.0).await;
     seed_policy(&emu, p);
     prometheus.wait_until_scraped();
     let _op = Operator::start(
@@ -197,22 +179,8 @@ fn cron_in(seconds: i64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_capacity_arrives_lead_time_before_the_window() {
     let _serial = SERIAL.lock().await;
-    let mut series =
-        Series::new("http_requests_total", &[("job", "api")], &nasa(), AT).history(600);
-    series.sample_every = 5;
-    let prometheus = PrometheusServer::start(vec![series]);
-    prometheus.set_rate(0, 0.2);
-    let emu = Emulator::start().await;
-    install_crd(&emu).await;
-    emu.run_workload_controller(Duration::from_millis(200));
-    seed_deployment(&emu, "api", 2);
-    let query = r#"sum(rate(http_requests_total{job="api"}[15s]))"#;
-    let mut p = policy("api", "api", "Auto", query, 0.1);
-    p["spec"]["forecast"] = json!({"step": "5s", "history": "1h", "minHistory": "1h",
-                                   "leadTime": "3m"});
-    p["spec"]["behavior"] = json!({
-        "scaleUp": {"policies": [{"type": "Pods", "value": 100, "periodSeconds": 1}]},
-    });
+    let (prometheus, emu, mut p) = reactive_scene(0.2).await;
+    p["spec"]["forecast"]["leadTime"] = json!("3m");
     // One window starts within the lead time (its capacity is due now), one in an hour.
     p["spec"]["schedules"] = json!([
         {"name": "launch", "start": cron_in(120), "duration": "1h", "minReplicas": 7},

@@ -13,7 +13,7 @@ use crate::support::kube_api::Emulator;
 use crate::support::operator::{
     Operator, eventually, install_crd, policy, seed_deployment, seed_policy,
 };
-use crate::support::prometheus::{PrometheusServer, Series};
+use crate::support::prometheus::{PrometheusServer, Series, prescaler_names};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const LIMIT: Duration = Duration::from_secs(120);
@@ -184,19 +184,12 @@ async fn every_dashboard_query_and_alert_rule_works_on_the_operators_real_metric
         assert_eq!(rule["health"], "ok", "{rule}");
         assert_eq!(rule["state"], "inactive", "{rule}");
         // Every metric a rule names has series.
-        let expr = rule["query"].as_str().unwrap();
-        let mut rest = expr;
-        while let Some(at) = rest.find("prescaler_") {
-            let name: String = rest[at..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
+        for name in prescaler_names(rule["query"].as_str().unwrap()) {
             assert!(
                 has_data(&prometheus.query(&format!("group({name})"))),
                 "{} uses {name}, which has no series",
                 rule["name"]
             );
-            rest = &rest[at + name.len()..];
         }
     }
 }

@@ -209,16 +209,16 @@ async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
     assert!(events.iter().any(|e| e.1 == "FallbackLeft"), "{events:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restarted_operator_keeps_the_stabilization_window() {
-    let _serial = SERIAL.lock().await;
-    // Ten minutes of history against minHistory 1h: no forecast, the HPA algorithm decides
-    // on a 15-second rate sampled every 5 s.
+/// A scene where the HPA algorithm decides: ten minutes of history against minHistory 1h
+/// (no forecast), a 15-second rate sampled every 5 s, the load at `rate` req/s and 0.1 per
+/// replica; Deployment `api` at 2 with pods Ready in 200 ms, and its policy (fast
+/// scale-up) to adjust and seed.
+pub(crate) async fn reactive_scene(rate: f64) -> (PrometheusServer, Emulator, serde_json::Value) {
     let mut series =
         Series::new("http_requests_total", &[("job", "api")], &nasa(), AT).history(600);
     series.sample_every = 5;
     let prometheus = PrometheusServer::start(vec![series]);
-    prometheus.set_rate(0, 1.0);
+    prometheus.set_rate(0, rate);
     let emu = Emulator::start().await;
     install_crd(&emu).await;
     emu.run_workload_controller(Duration::from_millis(200));
@@ -228,8 +228,15 @@ async fn a_restarted_operator_keeps_the_stabilization_window() {
     p["spec"]["forecast"] = json!({"step": "5s", "history": "1h", "minHistory": "1h"});
     p["spec"]["behavior"] = json!({
         "scaleUp": {"policies": [{"type": "Pods", "value": 100, "periodSeconds": 1}]},
-        "scaleDown": {"stabilizationWindowSeconds": 600}
     });
+    (prometheus, emu, p)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_operator_keeps_the_stabilization_window() {
+    let _serial = SERIAL.lock().await;
+    let (prometheus, emu, mut p) = reactive_scene(1.0).await;
+    p["spec"]["behavior"]["scaleDown"] = json!({"stabilizationWindowSeconds": 600});
     seed_policy(&emu, p);
     prometheus.wait_until_scraped();
     let mut op = Operator::start(

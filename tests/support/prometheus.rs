@@ -579,6 +579,21 @@ fn config(exporter: SocketAddr) -> String {
     )
 }
 
+/// The operator's metric names (`prescaler_…`) a PromQL expression uses, in order.
+pub fn prescaler_names(expr: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("prescaler_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        names.push(name);
+    }
+    names
+}
+
 /// A plain HTTP/1.0 GET on loopback, for readiness checks outside any runtime.
 /// `GET path` on 127.0.0.1:`port`: the status and the body.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
