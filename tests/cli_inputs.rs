@@ -595,7 +595,16 @@ const ROWS: &[(&str, i32, &str)] = &[
         "cannot be used multiple times",
     ),
     // explain.
-    ("explain", 2, "--policy"),
+    (
+        "explain",
+        1,
+        "give a policy NAME in the cluster (with --kubeconfig), or --policy FILE",
+    ),
+    (
+        "explain web --policy @p_max0.yaml --prometheus http://127.0.0.1:1",
+        2,
+        "cannot be used with",
+    ),
     (
         "explain --policy @missing.yaml --prometheus http://127.0.0.1:1",
         1,

@@ -7,24 +7,40 @@ use clap::Args;
 use serde::Serialize;
 
 use super::sources;
-use crate::controller::explain::{Explanation, explain};
+use crate::controller::explain::{self, Explanation};
 use crate::metrics::{Prometheus, PrometheusArgs};
+use crate::policy::ScalingPolicy;
+use crate::policy::annotations::Hold;
 use crate::policy::duration::parse_positive_seconds;
 use crate::policy::{self, ScalingPolicyStatus};
 
 /// Options of `prescaler explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// ScalingPolicy YAML to explain.
+    /// A ScalingPolicy in the cluster to explain, by name: its spec, its status (so
+    /// stabilization and rate limits are the operator's), its pause annotations and its
+    /// target's `/scale` are read through --kubeconfig.
+    #[arg(value_name = "NAME", conflicts_with = "policy")]
+    pub name: Option<String>,
+    /// A ScalingPolicy YAML file to explain instead, with the target at --replicas.
     #[arg(long, env = "PRESCALER_POLICY")]
-    pub policy: PathBuf,
+    pub policy: Option<PathBuf>,
+    /// kubeconfig file for NAME (not used with --policy); without it, the in-cluster service account (or
+    /// `$KUBECONFIG`).
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "PRESCALER_KUBECONFIG",
+        requires = "name"
+    )]
+    pub kubeconfig: Option<PathBuf>,
     /// The Prometheus its metrics are read from (the other --prometheus-* flags apply as
     /// for `run`).
     #[command(flatten)]
     pub prometheus: PrometheusArgs,
-    /// The target's replicas now (what `/scale` would say) [default: the policy's
-    /// minReplicas].
-    #[arg(long, env = "PRESCALER_REPLICAS")]
+    /// With --policy: the target's replicas now (what `/scale` would say) [default: the
+    /// policy's minReplicas].
+    #[arg(long, env = "PRESCALER_REPLICAS", conflicts_with = "name")]
     pub replicas: Option<i32>,
     /// The target's pod label selector, for kinds whose built-in CPU and Memory queries
     /// find pods by labels (not Deployments, StatefulSets, DaemonSets, ReplicaSets).
@@ -59,42 +75,71 @@ struct ExplainJson<'a> {
 
 /// Runs `prescaler explain`.
 pub fn run(args: &ExplainArgs) -> crate::Result<()> {
+    if args.name.is_none() && args.policy.is_none() {
+        return Err(crate::Error::Usage(
+            "give a policy NAME in the cluster (with --kubeconfig), or --policy FILE".into(),
+        ));
+    }
     if args.prometheus.url.is_none() {
         return Err(crate::Error::Usage(
             "explain reads the policy's metrics: give --prometheus URL (e.g. http://localhost:9090 after kubectl port-forward)".into(),
         ));
     }
-    let policy = sources::read_policy(&args.policy, None)?;
-    policy::validate(&policy.spec).map_err(|source| crate::Error::PolicyInvalid {
-        path: args.policy.clone(),
-        source,
-    })?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let now = crate::controller::reconcile::unix_now();
+    let prometheus = Prometheus::new(&args.prometheus)?;
+    let (policy, namespace, scale, hold, before) = match (&args.name, &args.policy) {
+        (Some(name), _) => {
+            let namespace = args.namespace.clone().unwrap_or_else(|| "default".into());
+            runtime.block_on(live(args, name, &namespace))?
+        }
+        (None, Some(path)) => {
+            let policy = sources::read_policy(path, None)?;
+            policy::validate(&policy.spec).map_err(|source| crate::Error::PolicyInvalid {
+                path: path.clone(),
+                source,
+            })?;
+            let namespace = args
+                .namespace
+                .clone()
+                .or(policy.metadata.namespace.clone())
+                .unwrap_or_else(|| "default".into());
+            let replicas = args.replicas.unwrap_or(policy.spec.min_replicas);
+            if replicas < 0 {
+                return Err(crate::Error::Usage(format!(
+                    "--replicas must be 0 or more (got {replicas})"
+                )));
+            }
+            let scale = explain::scale_of(replicas, &args.selector);
+            (
+                policy,
+                namespace,
+                scale,
+                Hold::None,
+                ScalingPolicyStatus::default(),
+            )
+        }
+        (None, None) => {
+            return Err(crate::Error::Usage(
+                "give a policy NAME in the cluster, or --policy FILE".into(),
+            ));
+        }
+    };
     let name = policy
         .metadata
         .name
         .clone()
         .unwrap_or_else(|| "policy".into());
-    let namespace = args
-        .namespace
-        .clone()
-        .or(policy.metadata.namespace.clone())
-        .unwrap_or_else(|| "default".into());
-    let replicas = args.replicas.unwrap_or(policy.spec.min_replicas);
-    if replicas < 0 {
-        return Err(crate::Error::Usage(format!(
-            "--replicas must be 0 or more (got {replicas})"
-        )));
-    }
-    let prometheus = Prometheus::new(&args.prometheus)?;
-    let now = crate::controller::reconcile::unix_now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let e = runtime.block_on(explain(
+    let replicas = scale.replicas;
+    let e = runtime.block_on(explain::explain(
         &policy.spec,
         (&namespace, &name),
         prometheus,
-        (replicas, &args.selector),
+        scale,
+        hold,
+        &before,
         args.sync,
         now,
     ));
@@ -121,6 +166,36 @@ pub fn run(args: &ExplainArgs) -> crate::Result<()> {
         write_text(&mut out, &policy.spec, (&namespace, &name), replicas, &e)?;
     }
     Ok(())
+}
+
+/// A live policy, its hold, its status and its target's `/scale`.
+async fn live(
+    args: &ExplainArgs,
+    name: &str,
+    namespace: &str,
+) -> crate::Result<(
+    ScalingPolicy,
+    String,
+    crate::controller::target::ScaleView,
+    Hold,
+    ScalingPolicyStatus,
+)> {
+    let client = crate::controller::client(args.kubeconfig.as_deref()).await?;
+    let api: kube::Api<ScalingPolicy> = kube::Api::namespaced(client.clone(), namespace);
+    let policy = api.get(name).await.map_err(|source| crate::Error::Kube {
+        what: "cannot read the ScalingPolicy (check NAME and --namespace)",
+        source,
+    })?;
+    policy::validate(&policy.spec).map_err(|source| crate::Error::PolicyInvalid {
+        path: PathBuf::from(format!("scalingpolicy {namespace}/{name}")),
+        source,
+    })?;
+    let scale = explain::read_target(&client, namespace, &policy.spec)
+        .await
+        .map_err(|e| crate::Error::Usage(format!("{namespace}/{name}: {e}")))?;
+    let hold = policy::annotations::hold(kube::ResourceExt::annotations(&policy));
+    let before = policy.status.clone().unwrap_or_default();
+    Ok((policy, namespace.to_string(), scale, hold, before))
 }
 
 fn write_text(

@@ -25,33 +25,51 @@ pub struct Explanation {
     pub write: Option<String>,
 }
 
-/// Runs one gather-and-evaluate for `spec` with the target at `replicas` (and `selector`
-/// for kinds whose pods are found by labels), at `now`.
+/// The target's replicas and pod selector, as its `/scale` gives them.
+pub fn scale_of(replicas: i32, selector: &str) -> ScaleView {
+    ScaleView {
+        replicas,
+        observed: replicas,
+        selector: selector.to_string(),
+    }
+}
+
+/// A live policy's target `/scale`, read through the API server.
+pub async fn read_target(
+    client: &kube::Client,
+    namespace: &str,
+    spec: &ScalingPolicySpec,
+) -> Result<ScaleView, super::target::TargetError> {
+    let resource = super::target::resolve(client, &spec.target_ref).await?;
+    super::target::read_scale(client, &resource, namespace, &spec.target_ref).await
+}
+
+/// Runs one gather-and-evaluate for `spec` with the target at `scale`, under the pause
+/// annotations' `hold`, from the status `before` (a live policy's, so stabilization and
+/// rate limits are the operator's), at `now`.
+#[allow(clippy::too_many_arguments)]
 pub async fn explain(
     spec: &ScalingPolicySpec,
     (namespace, name): (&str, &str),
     prometheus: Prometheus,
-    (replicas, selector): (i32, &str),
+    scale: ScaleView,
+    hold: Hold,
+    before: &ScalingPolicyStatus,
     sync_s: u64,
     now: i64,
 ) -> Explanation {
     let cache = HistoryCache::new(prometheus);
     let states = PolicyStates::default();
-    let scale = ScaleView {
-        replicas,
-        observed: replicas,
-        selector: selector.to_string(),
-    };
     let timing = Timing::from_policy(&spec.forecast, sync_s);
     let observation = observe(&cache, &states, namespace, name, spec, &scale, timing, now).await;
     let facts = Facts::Read {
         scale,
         hpas: Vec::new(),
         rivals: Vec::new(),
-        hold: Hold::None,
+        hold,
         metrics: Ok(observation),
     };
-    let evaluation = evaluate(spec, &facts, &ScalingPolicyStatus::default(), None, now);
+    let evaluation = evaluate(spec, &facts, before, None, now);
     let target = format!("{} {}", spec.target_ref.kind, spec.target_ref.name);
     let write = evaluation.write.as_ref().map(|w| match w {
         Write::Scale { from, to } => format!("scale {target} from {from} to {to}"),

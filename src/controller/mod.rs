@@ -48,11 +48,13 @@ pub fn run(args: RunArgs) -> crate::Result<()> {
     runtime.block_on(run_async(args))
 }
 
-async fn client(args: &RunArgs) -> crate::Result<kube::Client> {
-    let config = match &args.kubeconfig {
+/// A Kubernetes client from `kubeconfig`, or the in-cluster service account (or
+/// `$KUBECONFIG`) without one.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> crate::Result<kube::Client> {
+    let config = match kubeconfig {
         Some(path) => {
             let kubeconfig_error = |source| crate::Error::Kubeconfig {
-                path: path.clone(),
+                path: path.to_path_buf(),
                 source,
             };
             let kubeconfig = Kubeconfig::read_from(path).map_err(kubeconfig_error)?;
@@ -186,7 +188,7 @@ fn on_becoming_leader(
 
 async fn run_async(args: RunArgs) -> crate::Result<()> {
     let prometheus = Prometheus::new(&args.prometheus)?;
-    let client = client(&args).await?;
+    let client = client(args.kubeconfig.as_deref()).await?;
     let stop = shutdown_flag();
     let metrics = Arc::new(OperatorMetrics::new());
     let health = Health::new();

@@ -223,3 +223,73 @@ async fn scheduled_capacity_arrives_lead_time_before_the_window() {
         "{events:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_reads_a_live_policy_its_target_and_its_pause() {
+    let _serial = SERIAL.lock().await;
+    let (prometheus, emu, p) = reactive_scene(1.0).await;
+    seed_policy(&emu, p);
+    prometheus.wait_until_scraped();
+    let explain = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
+            .args(["explain", "api", "--namespace", "default", "--json"])
+            .arg("--kubeconfig")
+            .arg(emu.kubeconfig_path())
+            .args(["--prometheus", &prometheus.url()])
+            .output()
+            .expect("the binary runs")
+    };
+    let out = explain();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    // The target's /scale says 2; the load (rising to 1 req/s at 0.1 per replica) asks
+    // for more.
+    assert_eq!(report["replicas"], 2, "{report}");
+    let desired = report["desired_replicas"].as_i64().unwrap();
+    assert!(desired > 2, "{report}");
+    assert_eq!(
+        report["status"]["metrics"][0]["reactiveReplicas"], desired,
+        "{report}"
+    );
+    assert_eq!(
+        report["write"],
+        format!("scale Deployment api from 2 to {desired}"),
+        "{report}"
+    );
+    // Nothing was written: explain only reads.
+    assert_eq!(emu.count_requests("PATCH", "/deployments/api/scale"), 0);
+    assert_eq!(
+        emu.count_requests("PATCH", "/scalingpolicies/api/status"),
+        0
+    );
+
+    // Paused in the cluster: explain says so and would write nothing.
+    kubectl(&emu, &["annotate", "sp", "api", &format!("{PAUSED}=true")]).await;
+    let out = explain();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["reason"], "Paused", "{report}");
+    assert!(report["write"].is_null(), "{report}");
+
+    // A name that is not there is named.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
+        .args(["explain", "nope", "--prometheus", &prometheus.url()])
+        .arg("--kubeconfig")
+        .arg(emu.kubeconfig_path())
+        .output()
+        .expect("the binary runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read the ScalingPolicy"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
