@@ -41,7 +41,7 @@ pub async fn gather(
     policy: &ScalingPolicy,
     ctx: &Context,
     namespace: &str,
-    timing: Timing,
+    (timing, hold): (Timing, &crate::policy::annotations::Hold),
     now: i64,
 ) -> Result<Gathered, ReconcileError> {
     let spec = &policy.spec;
@@ -97,7 +97,7 @@ pub async fn gather(
             scale,
             hpas,
             rivals: ctx.rivals_of(policy),
-            hold: crate::policy::annotations::hold(policy.annotations()),
+            hold: hold.clone(),
             metrics,
         },
         resource: Some(resource),

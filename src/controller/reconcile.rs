@@ -78,7 +78,7 @@ async fn reconcile_inner(
     let timing = plan::Timing::from_policy(&policy.spec.forecast, sync.as_secs());
 
     // gather → evaluate → apply → status.
-    let gathered = gather(policy, ctx, namespace, timing, now).await?;
+    let gathered = gather(policy, ctx, namespace, (timing, &version.1), now).await?;
     let before = policy.status.clone().unwrap_or_default();
     let mut evaluation = evaluate(&policy.spec, &gathered.facts, &before, generation, now);
     let written = apply(ctx, policy, namespace, &gathered, &mut evaluation, now).await?;

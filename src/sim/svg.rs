@@ -1,6 +1,7 @@
 //! The simulation as a picture: load against Ready capacity for each strategy, and a zoom
 //! on the spike where the HPA fell furthest behind.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::run::SimReport;
@@ -100,12 +101,7 @@ pub fn write(report: &SimReport, path: &std::path::Path) -> Result<(), PlotError
             .draw_series(LineSeries::new(capacity, &CAPACITY))?
             .label("Ready capacity")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], CAPACITY));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()?;
+        legend(&mut chart)?;
     }
 
     let hpa = report
@@ -202,6 +198,14 @@ fn zoom(
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
     }
+    legend(&mut chart)?;
+    Ok(())
+}
+
+/// The key in the upper left corner, over a translucent white box.
+fn legend<'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> Result<(), PlotError> {
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
