@@ -87,7 +87,8 @@ fn crd_printer_columns_are_the_ones_kubectl_get_shows() {
             "Max",
             "Reactive",
             "Predicted",
-            "Model"
+            "Model",
+            "Lead"
         ]
     );
     // The inputs behind the decision only with -o wide.
@@ -96,7 +97,10 @@ fn crd_printer_columns_are_the_ones_kubectl_get_shows() {
         .filter(|c| c.priority == Some(1))
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(wide, ["Min", "Max", "Reactive", "Predicted", "Model"]);
+    assert_eq!(
+        wide,
+        ["Min", "Max", "Reactive", "Predicted", "Model", "Lead"]
+    );
     let ready = columns.iter().find(|c| c.name == "Ready").unwrap();
     assert_eq!(
         ready.json_path,

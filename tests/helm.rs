@@ -183,17 +183,24 @@ fn rbac_is_least_privilege_without_wildcards() {
                 }
             }
         }
-        let grants_secrets = docs.iter().any(|d| {
-            d.object["rules"].as_array().is_some_and(|rules| {
-                rules
-                    .iter()
-                    .any(|r| strings(&r["resources"]).contains(&"secrets"))
+        let grants = |resource: &str| {
+            docs.iter().any(|d| {
+                d.object["rules"].as_array().is_some_and(|rules| {
+                    rules
+                        .iter()
+                        .any(|r| strings(&r["resources"]).contains(&resource))
+                })
             })
-        });
+        };
         assert_eq!(
-            grants_secrets,
+            grants("secrets"),
             name == "every option",
             "{name}: Secrets are readable only with rbac.readPolicySecrets"
+        );
+        assert_eq!(
+            grants("pods"),
+            name == "every option",
+            "{name}: pods are listable only with rbac.readPods"
         );
         let cluster_scoped = docs
             .iter()

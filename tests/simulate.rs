@@ -268,6 +268,46 @@ fn overrides_change_the_policy_and_a_late_lead_time_is_warned_about() {
 }
 
 #[test]
+fn lead_time_auto_takes_the_simulated_pods_start_up() {
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/web-requestrate.yaml"
+    ))
+    .unwrap()
+    .replace(
+        "    leadTime: 2m\n",
+        "    leadTime: 2m\n    leadTimeMode: Auto\n",
+    );
+    assert!(policy.contains("leadTimeMode: Auto"));
+    let path = std::env::temp_dir().join(format!("prescaler-auto-{}.yaml", std::process::id()));
+    std::fs::write(&path, policy).unwrap();
+    let out = simulate(&[
+        "--trace",
+        NASA,
+        "--from",
+        FROM,
+        "--to",
+        TO,
+        "--policy",
+        path.to_str().unwrap(),
+        "--startup",
+        "5m",
+    ]);
+    std::fs::remove_file(&path).ok();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("forecast: leadTime 300s (leadTimeMode Auto: the simulated pods' start-up)"),
+        "{table}"
+    );
+    assert!(!table.contains("warning: pods take"), "{table}");
+}
+
+#[test]
 fn a_scheduled_launch_has_capacity_ready_for_it_at_a_cost() {
     // 13 July 1995, the day of the STS-70 launch in the NASA trace.
     let day = ["--from", "805593600", "--to", "805680000", "--json"];

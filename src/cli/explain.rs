@@ -206,10 +206,14 @@ fn write_text(
     e: &Explanation,
 ) -> std::io::Result<()> {
     let s = &e.status;
+    let lead = s.lead_time.as_ref().map_or_else(
+        || spec.forecast.lead_time.to_string(),
+        |l| format!("{} (from {})", l.value, l.source),
+    );
     writeln!(
         out,
-        "policy {namespace}/{name} · {} {} at {replicas} replicas · leadTime {} · quantile {}",
-        spec.target_ref.kind, spec.target_ref.name, spec.forecast.lead_time, spec.forecast.quantile
+        "policy {namespace}/{name} · {} {} at {replicas} replicas · leadTime {lead} · quantile {}",
+        spec.target_ref.kind, spec.target_ref.name, spec.forecast.quantile
     )?;
     let opt = |v: Option<i32>| v.map_or("-".to_string(), |v| v.to_string());
     for m in &s.metrics {

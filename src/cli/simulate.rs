@@ -168,8 +168,12 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     let policy = sources::read_policy(&args.policy, builtin)?;
     let mut policy = policy;
     let forecast = &mut policy.spec.forecast;
+    // Auto learns how long new pods take to become Ready; the simulated ones take --startup.
+    let learned = forecast.lead_time_mode == policy::LeadTimeMode::Auto && args.lead_time.is_none();
     if let Some(lead) = &args.lead_time {
         forecast.lead_time = lead.clone();
+    } else if learned {
+        forecast.lead_time = policy::Duration::new(format!("{}s", args.startup.max(1)));
     }
     if let Some(q) = args.quantile {
         forecast.quantile = q;
@@ -264,8 +268,13 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     )?;
     writeln!(
         out,
-        "forecast: leadTime {} · quantile {} · headroom {}% · history {} · replicas {}–{}",
+        "forecast: leadTime {}{} · quantile {} · headroom {}% · history {} · replicas {}–{}",
         f.lead_time,
+        if learned {
+            " (leadTimeMode Auto: the simulated pods' start-up)"
+        } else {
+            ""
+        },
         f.quantile,
         f.headroom,
         f.history,

@@ -11,10 +11,11 @@ use crate::plan::{
 use crate::policy::annotations::{self, Hold};
 use crate::policy::status::condition;
 use crate::policy::{
-    ConditionReason, FallbackType, ResolvedBehavior, ScalingPolicySpec, ScalingPolicyStatus,
-    SpecErrors,
+    ConditionReason, FallbackType, LeadTimeMode, LeadTimeStatus, ResolvedBehavior,
+    ScalingPolicySpec, ScalingPolicyStatus, SpecErrors,
 };
 
+use super::leadtime;
 use super::observe::{Observation, Problem};
 use super::report::{self, Wanted, changed, set_condition, store_plan_state};
 use super::target::ScaleView;
@@ -39,6 +40,8 @@ pub enum Facts {
         rivals: Vec<String>,
         /// What the pause annotations ask for.
         hold: Hold,
+        /// The lead time in use and where it comes from.
+        lead: LeadTimeStatus,
         /// The metrics and their forecasts, or why there is no source for them.
         metrics: Result<Observation, Problem>,
     },
@@ -189,9 +192,15 @@ pub fn evaluate(
             hpas,
             rivals,
             hold,
+            lead,
             metrics,
         } => {
             status.current_replicas = Some(scale.replicas);
+            status.lead_time = Some(lead.clone());
+            if spec.forecast.lead_time_mode == LeadTimeMode::Auto {
+                out.events
+                    .extend(lead_time_event(before.lead_time.as_ref(), lead));
+            }
             let resuming = report::condition(&before.conditions, condition::SCALING_ACTIVE)
                 .is_some_and(|c| c.reason == ConditionReason::Paused.as_str());
             let mut gate = gate(spec.mode, &spec.target_ref, hpas, rivals);
@@ -236,6 +245,40 @@ pub fn evaluate(
     }
     announce_transitions(before, &out.status, &mut out.events);
     out
+}
+
+/// With `leadTimeMode: Auto`, an Event when the lead time in use changes, and a Warning
+/// when the pods cannot be read (once per cause).
+fn lead_time_event(before: Option<&LeadTimeStatus>, now: &LeadTimeStatus) -> Option<Event> {
+    let same = |b: &LeadTimeStatus| b.value == now.value && b.source == now.source;
+    if now.message.starts_with("cannot list pods") {
+        if before.is_some_and(|b| b.message == now.message) {
+            return None;
+        }
+        return Some(event(
+            EventType::Warning,
+            "LeadTimeNotLearned",
+            "Learn",
+            now.message.clone(),
+        ));
+    }
+    match before {
+        Some(b) if same(b) => return None,
+        None if now.source != leadtime::FROM_PODS => return None,
+        _ => {}
+    }
+    let was = before.map_or(String::new(), |b| {
+        format!(" (was {} from {})", b.value, b.source)
+    });
+    Some(event(
+        EventType::Normal,
+        "LeadTimeLearned",
+        "Learn",
+        format!(
+            "leadTime {} from {}: {}{was}",
+            now.value, now.source, now.message
+        ),
+    ))
 }
 
 /// Applies the pause annotations, and HPA's rule that a target at 0 replicas is not
@@ -1111,6 +1154,7 @@ spec:
                 hpas: self.hpas.clone(),
                 rivals: self.rivals.clone(),
                 hold: self.hold.clone(),
+                lead: super::leadtime::from_spec(&self.spec, String::new()),
                 metrics: match &self.metrics {
                     Ok(o) => Ok(Observation {
                         inputs: o.inputs.clone(),
@@ -1818,5 +1862,44 @@ spec:
         assert_eq!(e.events.len(), 1, "one Warning on entering the state");
         let again = evaluate(&scene.spec, &facts, &e.status, Some(1), NOW + 15);
         assert!(again.events.is_empty(), "not repeated every sync");
+    }
+
+    #[test]
+    fn a_learned_lead_time_is_announced_once_and_a_refusal_once_per_cause() {
+        let status = |value: &str, source: &str, message: &str| LeadTimeStatus {
+            value: value.into(),
+            source: source.into(),
+            message: message.into(),
+            ..LeadTimeStatus::default()
+        };
+        let spec = status("2m", "Spec", "");
+        let learned = status("47s", "Pods", "90th percentile ... 47s");
+        assert!(
+            lead_time_event(None, &spec).is_none(),
+            "nothing learned yet"
+        );
+        let e = lead_time_event(Some(&spec), &learned).expect("an Event");
+        assert_eq!(e.reason, "LeadTimeLearned");
+        assert_eq!(e.type_, EventType::Normal);
+        assert!(
+            e.note
+                .unwrap()
+                .contains("leadTime 47s from Pods: 90th percentile ... 47s (was 2m from Spec)")
+        );
+        assert!(lead_time_event(Some(&learned), &learned).is_none());
+        let refused = status(
+            "2m",
+            "Spec",
+            "cannot list pods in namespace shop (forbidden): ...",
+        );
+        let e = lead_time_event(Some(&spec), &refused).expect("a Warning");
+        assert_eq!(
+            (e.reason.as_str(), e.type_),
+            ("LeadTimeNotLearned", EventType::Warning)
+        );
+        assert!(
+            lead_time_event(Some(&refused), &refused).is_none(),
+            "once per cause"
+        );
     }
 }

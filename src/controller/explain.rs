@@ -60,6 +60,12 @@ pub async fn explain(
 ) -> Explanation {
     let cache = HistoryCache::new(prometheus);
     let states = PolicyStates::default();
+    // A live policy's learned lead time, as the operator would use it; a file's own.
+    let lead = before
+        .lead_time
+        .clone()
+        .unwrap_or_else(|| super::leadtime::from_spec(spec, String::new()));
+    let spec = &*super::leadtime::effective(spec, Some(&lead));
     let timing = Timing::from_policy(&spec.forecast, sync_s);
     let observation = observe(&cache, &states, namespace, name, spec, &scale, timing, now).await;
     let facts = Facts::Read {
@@ -67,6 +73,7 @@ pub async fn explain(
         hpas: Vec::new(),
         rivals: Vec::new(),
         hold,
+        lead,
         metrics: Ok(observation),
     };
     let evaluation = evaluate(spec, &facts, before, None, now);

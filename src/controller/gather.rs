@@ -6,11 +6,12 @@ use kube::ResourceExt;
 use kube::discovery::ApiResource;
 
 use crate::plan::{HpaView, Timing};
-use crate::policy::{ScalingPolicy, validate};
+use crate::policy::{LeadTimeMode, LeadTimeStatus, ScalingPolicy, ScalingPolicySpec, validate};
 
 use super::context::Context;
 use super::error::ReconcileError;
 use super::evaluate::Facts;
+use super::leadtime;
 use super::observe::{Problem, observe};
 use super::target::{self, ScaleView, TargetError};
 
@@ -37,14 +38,15 @@ pub fn hpa_view(hpa: &HorizontalPodAutoscaler, policy: &str) -> HpaView {
 
 /// Reads what the policy's evaluation needs. A failure worth a retry is an error; one only
 /// the user can fix becomes a fact.
+/// `spec` is the one the plan runs on ([`leadtime::effective`]).
 pub async fn gather(
     policy: &ScalingPolicy,
+    spec: &ScalingPolicySpec,
     ctx: &Context,
     namespace: &str,
     (timing, hold): (Timing, &crate::policy::annotations::Hold),
     now: i64,
 ) -> Result<Gathered, ReconcileError> {
-    let spec = &policy.spec;
     if let Err(errors) = validate(spec) {
         return Ok(Gathered {
             facts: Facts::Invalid(errors),
@@ -66,6 +68,8 @@ pub async fn gather(
         Err(e) => return Err(e.into()),
     };
     let name = policy.name_any();
+    let before = policy.status.as_ref().and_then(|s| s.lead_time.as_ref());
+    let lead = lead_time(ctx, (namespace, &name), &policy.spec, before, &scale, now).await;
     let hpas = ctx
         .hpas_for(namespace, &spec.target_ref)
         .await
@@ -98,6 +102,7 @@ pub async fn gather(
             hpas,
             rivals: ctx.rivals_of(policy),
             hold: hold.clone(),
+            lead,
             metrics,
         },
         resource: Some(resource),
@@ -113,4 +118,38 @@ async fn resolve_and_read(
     let scale =
         target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref).await?;
     Ok((resource, scale))
+}
+
+/// `status.leadTime`: the spec's, or with `leadTimeMode: Auto` what the pods tell when they
+/// are due a look (else what status said). `spec` is the user's, not the effective one.
+async fn lead_time(
+    ctx: &Context,
+    (namespace, name): (&str, &str),
+    spec: &ScalingPolicySpec,
+    before: Option<&LeadTimeStatus>,
+    scale: &ScaleView,
+    now: i64,
+) -> LeadTimeStatus {
+    if spec.forecast.lead_time_mode == LeadTimeMode::Fixed {
+        return leadtime::from_spec(spec, String::new());
+    }
+    let seen = (scale.replicas, scale.observed);
+    let every = std::time::Duration::from_secs(leadtime::LOOK_EVERY_S);
+    if let Some(kept) = before.filter(|_| !ctx.policies.pods_due(namespace, name, seen, every)) {
+        return kept.clone();
+    }
+    match leadtime::list_pods(&ctx.client, namespace, &scale.selector).await {
+        Ok(pods) => {
+            let measured = leadtime::measure(&pods, now);
+            ctx.policies
+                .pods_looked(namespace, name, seen, measured.starting);
+            leadtime::learned(spec, before, &measured)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "could not list the target's pods for leadTimeMode Auto");
+            // Not again before the next regular look: a refusal is not fixed in 15 s.
+            ctx.policies.pods_looked(namespace, name, seen, false);
+            leadtime::unreadable(spec, before, namespace, &error)
+        }
+    }
 }

@@ -7,6 +7,7 @@ mod error;
 mod evaluate;
 pub mod explain;
 mod gather;
+mod leadtime;
 mod observe;
 pub mod reconcile;
 pub mod report;

@@ -17,6 +17,7 @@ use super::context::{Context, PolicyRecord};
 use super::error::{ReconcileError, api};
 use super::evaluate::{Evaluation, Facts, Next, Write, evaluate, invalid_at};
 use super::gather::{Gathered, gather};
+use super::leadtime;
 use super::target::{self, FIELD_MANAGER};
 use crate::telemetry::Direction;
 
@@ -75,12 +76,14 @@ async fn reconcile_inner(
         });
     }
     let now = unix_now();
-    let timing = plan::Timing::from_policy(&policy.spec.forecast, sync.as_secs());
+    let before = policy.status.clone().unwrap_or_default();
+    // The plan runs on the lead time learned so far (leadTimeMode Auto).
+    let spec = leadtime::effective(&policy.spec, before.lead_time.as_ref());
+    let timing = plan::Timing::from_policy(&spec.forecast, sync.as_secs());
 
     // gather → evaluate → apply → status.
-    let gathered = gather(policy, ctx, namespace, (timing, &version.1), now).await?;
-    let before = policy.status.clone().unwrap_or_default();
-    let mut evaluation = evaluate(&policy.spec, &gathered.facts, &before, generation, now);
+    let gathered = gather(policy, &spec, ctx, namespace, (timing, &version.1), now).await?;
+    let mut evaluation = evaluate(&spec, &gathered.facts, &before, generation, now);
     let written = apply(ctx, policy, namespace, &gathered, &mut evaluation, now).await?;
     if !ctx.is_leader() {
         return Ok(Action::requeue(sync));
@@ -121,7 +124,7 @@ async fn reconcile_inner(
             namespace,
             name,
             PolicyRecord {
-                spec: &policy.spec,
+                spec: &spec,
                 status,
                 observation,
                 now,

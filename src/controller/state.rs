@@ -27,6 +27,9 @@ struct Memory {
     /// Forecasting engines by metric name, kept so the model choice is re-evaluated only
     /// every 12 hours.
     engines: HashMap<String, Engine>,
+    /// With `leadTimeMode: Auto`: when the pods were last looked at, the target's
+    /// (replicas, observed) then, and whether a pod was still starting.
+    pods_look: Option<(Instant, (i32, i32), bool)>,
 }
 
 /// The per-policy memory of every policy seen.
@@ -105,6 +108,28 @@ impl PolicyStates {
     pub fn put_engine(&self, namespace: &str, name: &str, metric: &str, engine: Engine) {
         self.with(namespace, name, |m| {
             m.engines.insert(metric.to_string(), engine);
+        });
+    }
+
+    /// Whether the pods are due a look for `leadTimeMode: Auto`: never looked at, not for
+    /// `every`, the target's replicas changed, or a pod was still starting.
+    pub fn pods_due(
+        &self,
+        namespace: &str,
+        name: &str,
+        scale: (i32, i32),
+        every: Duration,
+    ) -> bool {
+        self.with(namespace, name, |m| match &m.pods_look {
+            None => true,
+            Some((at, seen, starting)) => *starting || *seen != scale || at.elapsed() >= every,
+        })
+    }
+
+    /// Records a look at the pods.
+    pub fn pods_looked(&self, namespace: &str, name: &str, scale: (i32, i32), starting: bool) {
+        self.with(namespace, name, |m| {
+            m.pods_look = Some((Instant::now(), scale, starting));
         });
     }
 

@@ -16,7 +16,9 @@ pub use behavior::{ResolvedBehavior, ResolvedRules};
 pub use duration::Duration;
 pub use quantity::Quantity;
 pub use spec::*;
-pub use status::{ConditionReason, MetricStatus, Recommendation, ScaleEvent, ScalingPolicyStatus};
+pub use status::{
+    ConditionReason, LeadTimeStatus, MetricStatus, Recommendation, ScaleEvent, ScalingPolicyStatus,
+};
 pub use validate::{FieldError, SpecErrors, validate};
 
 /// The CRD as YAML, exactly as `prescaler crd` prints it and `crds/scalingpolicy.yaml` holds it.

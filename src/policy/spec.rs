@@ -106,6 +106,13 @@ use super::status::ScalingPolicyStatus;
         json_path = ".status.model",
         description = "Forecast model in use",
         priority = "1"
+    ),
+    printcolumn(
+        name = "Lead",
+        type_ = "string",
+        json_path = ".status.leadTime.value",
+        description = "Lead time in use (learned from the target's pods with leadTimeMode Auto)",
+        priority = "1"
     )
 )]
 #[serde(rename_all = "camelCase")]
@@ -338,6 +345,16 @@ pub struct MemoryTarget {
     pub query: Option<String>,
 }
 
+/// Where a policy's lead time comes from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum LeadTimeMode {
+    /// `spec.forecast.leadTime` as written.
+    #[default]
+    Fixed,
+    /// Learned from the target's new pods; `spec.forecast.leadTime` until enough were seen.
+    Auto,
+}
+
 /// Forecast models.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum Model {
@@ -388,6 +405,14 @@ pub struct ForecastSpec {
     /// `2m`; must be > 0; typically 30s–10m.
     #[serde(default = "default_lead_time")]
     pub lead_time: Duration,
+
+    /// Where the lead time comes from: `Fixed` (default) uses `leadTime`; `Auto` learns it
+    /// from the target's own pods — the 90th percentile of creation to Ready over its
+    /// newest pods, read through the `/scale` selector — and uses `leadTime` until
+    /// enough new pods were seen (5) or when pods cannot be read. `Auto` needs `list` on
+    /// pods (the chart's `rbac.readPods`). `status.leadTime` shows the value in use.
+    #[serde(default)]
+    pub lead_time_mode: LeadTimeMode,
 
     /// How far beyond the lead time a lower replica count must be forecast to suffice before
     /// pods are removed: the flap guard of scale-down, which with a reliable forecast does
@@ -454,6 +479,7 @@ impl Default for ForecastSpec {
         Self {
             model: Model::default(),
             lead_time: default_lead_time(),
+            lead_time_mode: LeadTimeMode::default(),
             horizon: default_horizon(),
             history: default_history(),
             step: default_step(),

@@ -170,6 +170,11 @@ pub struct ScalingPolicyStatus {
     #[schemars(length(max = 8))]
     pub metrics: Vec<MetricStatus>,
 
+    /// The lead time the plan uses and where it comes from (see
+    /// `spec.forecast.leadTimeMode`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead_time: Option<LeadTimeStatus>,
+
     /// In ForecastOnly mode: the last 24 hours of what the plan would have changed against
     /// the replicas the target really had.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +245,27 @@ pub struct MetricStatus {
     /// Recent backtest error of the model (MASE: below 1 beats repeating the last season).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backtest_error: Option<f64>,
+}
+
+/// The lead time in use.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LeadTimeStatus {
+    /// The lead time the plan uses, e.g. `47s`.
+    pub value: String,
+    /// Where it comes from: `Spec` (`spec.forecast.leadTime`) or `Pods` (learned from the
+    /// target's new pods).
+    pub source: String,
+    /// New pods whose creation-to-Ready time was measured at the last look.
+    #[serde(default)]
+    pub pods_measured: i32,
+    /// The measured 90th percentile of creation to Ready, in seconds, when any pod was
+    /// measured (also while too few were to use it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub measured_seconds: Option<i64>,
+    /// Why this value: what was measured, or why pods could not be read.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// ForecastOnly's record over the last 24 hours: the plan's replicas against the ones the

@@ -160,6 +160,7 @@ async fn kubectl_applies_the_crd_and_the_examples_and_prints_the_columns() {
         "currentReplicas": 4, "desiredReplicas": 6, "reactiveReplicas": 4,
         "predictedReplicas": 6, "model": "HoltWinters", "targets": "310/80",
         "reason": "ForecastAhead", "forecastPeak": "412 at 14:05Z",
+        "leadTime": { "value": "47s", "source": "Pods", "podsMeasured": 12 },
         "conditions": [
             { "type": "ForecastReliable", "status": "True", "reason": "ForecastUsed",
               "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z" },
@@ -221,6 +222,7 @@ async fn kubectl_applies_the_crd_and_the_examples_and_prints_the_columns() {
             ("REACTIVE", "4"),
             ("PREDICTED", "6"),
             ("MODEL", "HoltWinters"),
+            ("LEAD", "47s"),
         ]
         .map(|(k, v)| (k.to_string(), v.to_string())),
         "{wide}"
@@ -384,6 +386,18 @@ async fn kubectl_explain_documents_the_new_fields() {
         ("scalingpolicy.status.decidedBy", "decided"),
         ("scalingpolicy.status.metrics.target", "per replica"),
         ("scalingpolicy.status.lastWouldScaleTime", "ForecastOnly"),
+        (
+            "scalingpolicy.spec.forecast.leadTimeMode",
+            "90th percentile of creation to Ready",
+        ),
+        (
+            "scalingpolicy.status.leadTime.source",
+            "learned from the target's new pods",
+        ),
+        (
+            "scalingpolicy.status.leadTime.podsMeasured",
+            "creation-to-Ready",
+        ),
     ] {
         let out = kubectl_ok(&emu, &["explain", path]).await;
         let text = out.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::forecast::{SERIAL, reactive_scene};
+use crate::forecast::{SERIAL, reactive_scene, reactive_scene_with};
 use crate::support::kube_api::Emulator;
 use crate::support::operator::{
     Operator, condition, events_for, eventually, get_policy, seed_policy,
 };
+use crate::support::prometheus::http_get;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const PAUSED: &str = "autoscaling.prescaler.io/paused";
@@ -292,4 +293,82 @@ async fn explain_reads_a_live_policy_its_target_and_its_pause() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lead_time_auto_is_learned_from_the_targets_new_pods() {
+    let _serial = SERIAL.lock().await;
+    // Each new pod of the target becomes Ready 3 s after it is created.
+    let (prometheus, emu, mut p) = reactive_scene_with(1.0, Some(Duration::from_secs(3))).await;
+    p["spec"]["forecast"]["leadTimeMode"] = json!("Auto");
+    seed_policy(&emu, p);
+    prometheus.wait_until_scraped();
+    // The first look at the pods is refused, as it is without the chart's rbac.readPods.
+    emu.fail_next("GET", "/api/v1/namespaces/default/pods", 1, 403);
+    let op = Operator::start(
+        &emu,
+        &prometheus.url(),
+        "leadtime",
+        &["--leader-elect=false"],
+    );
+
+    // Scaled from 2 to 10 on 1 req/s: eight new pods, each measured at 3 s (give or take
+    // the second the timestamps are rounded to).
+    let lead = eventually(LIMIT, "leadTime learned from pods", || async {
+        let p = get_policy(&emu, "api").await;
+        let lead = p["status"]["leadTime"].clone();
+        (lead["source"] == "Pods").then_some(lead)
+    })
+    .await;
+    let value = lead["value"].as_str().unwrap();
+    assert!(["2s", "3s", "4s"].contains(&value), "{lead}");
+    assert!(lead["podsMeasured"].as_i64().unwrap() >= 5, "{lead}");
+    assert!(
+        lead["message"]
+            .as_str()
+            .unwrap()
+            .contains("90th percentile"),
+        "{lead}"
+    );
+    let events = events_for(&emu, "api").await;
+    let refused = events
+        .iter()
+        .find(|(_, reason, _)| reason == "LeadTimeNotLearned")
+        .unwrap_or_else(|| panic!("a Warning for the refused pod list: {events:?}"));
+    assert_eq!(refused.0, "Warning");
+    assert!(refused.2.contains("rbac.readPods=true"), "{refused:?}");
+    let learned = events
+        .iter()
+        .find(|(_, reason, _)| reason == "LeadTimeLearned")
+        .unwrap_or_else(|| panic!("an Event for the learned lead time: {events:?}"));
+    assert!(
+        learned.2.contains(&format!("leadTime {value} from Pods"))
+            && learned.2.contains("was 2m from Spec"),
+        "{learned:?}"
+    );
+
+    // kubectl get -o wide shows it, and the plan runs on it: the operator's lead-time gauge
+    // is the learned value, not the spec's 2m.
+    let out = emu
+        .kubectl()
+        .args(["get", "sp", "api", "-o", "wide"])
+        .output()
+        .await
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = crate::support::operator::table_row(&table, "api");
+    assert!(
+        row.contains(&("LEAD".to_string(), value.to_string())),
+        "{table}"
+    );
+    let port = op.telemetry_port(LIMIT).await;
+    let gauge = format!(
+        r#"prescaler_lead_time_seconds{{namespace="default",policy="api"}} {}"#,
+        value.trim_end_matches('s')
+    );
+    eventually(LIMIT, "the plan's lead time", || async {
+        let (_, metrics) = http_get(port, "/metrics")?;
+        metrics.contains(&gauge).then_some(())
+    })
+    .await;
 }

@@ -214,6 +214,15 @@ async fn auto_scales_ahead_of_the_ramp_and_holds_through_a_prometheus_outage() {
 /// replica; Deployment `api` at 2 with pods Ready in 200 ms, and its policy (fast
 /// scale-up) to adjust and seed.
 pub(crate) async fn reactive_scene(rate: f64) -> (PrometheusServer, Emulator, serde_json::Value) {
+    reactive_scene_with(rate, None).await
+}
+
+/// [`reactive_scene`], with `pods_ready_after`: the Deployment's pods exist and each new
+/// one becomes Ready that long after its creation.
+pub(crate) async fn reactive_scene_with(
+    rate: f64,
+    pods_ready_after: Option<Duration>,
+) -> (PrometheusServer, Emulator, serde_json::Value) {
     let mut series =
         Series::new("http_requests_total", &[("job", "api")], &nasa(), AT).history(600);
     series.sample_every = 5;
@@ -221,7 +230,10 @@ pub(crate) async fn reactive_scene(rate: f64) -> (PrometheusServer, Emulator, se
     prometheus.set_rate(0, rate);
     let emu = Emulator::start().await;
     install_crd(&emu).await;
-    emu.run_workload_controller(Duration::from_millis(200));
+    match pods_ready_after {
+        Some(delay) => emu.run_workload_controller_with_pods(delay),
+        None => emu.run_workload_controller(Duration::from_millis(200)),
+    }
     seed_deployment(&emu, "api", 2);
     let query = r#"sum(rate(http_requests_total{job="api"}[15s]))"#;
     let mut p = policy("api", "api", "Auto", query, 0.1);

@@ -99,15 +99,7 @@ async fn readyz_turns_ready_once_the_policy_watch_has_synced() {
     let emu = Emulator::start().await;
     install_crd(&emu).await;
     let op = Operator::start(&emu, NO_PROMETHEUS, "ready", &["--leader-elect=false"]);
-    let addr = eventually(LIMIT, "the telemetry address logged", || async {
-        op.telemetry_addr()
-    })
-    .await;
-    let port: u16 = addr
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("a port");
+    let port = op.telemetry_port(LIMIT).await;
     // Once never: the controller and the janitor both waited on the store, and only one
     // of two waiters is ever woken.
     eventually(LIMIT, "/readyz answering 200", || async {

@@ -83,6 +83,18 @@ impl Operator {
         )
     }
 
+    /// The port of its telemetry server, waiting up to `limit` for it to be logged.
+    pub async fn telemetry_port(&self, limit: Duration) -> u16 {
+        let addr = eventually(limit, "the telemetry address logged", || async {
+            self.telemetry_addr()
+        })
+        .await;
+        addr.rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port")
+    }
+
     /// The operator's log so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -1,11 +1,14 @@
 //! Controllers in miniature: Deployment and StatefulSet status follows `spec.replicas`
-//! after a delay that stands for pod start-up.
+//! after a delay that stands for pod start-up; optionally with pods that are created at
+//! once and become Ready after that delay.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use super::meta;
+use super::selectors::{FieldSelector, LabelSelector};
 use super::server::Shared;
 use super::store::{EventType, Part};
 
@@ -45,7 +48,10 @@ fn wanted_status(kind_is_sts: bool, object: &Value) -> Value {
 
 /// Runs until the emulator stops: after each change to a Deployment or StatefulSet whose
 /// status lags its spec, waits `delay` and then sets the status from the spec then current.
-pub async fn run_workloads(shared: Arc<Shared>, delay: Duration) {
+/// With `pods`, the workload's pods (labelled with its `spec.selector.matchLabels`) follow
+/// `spec.replicas` at once, newest removed first, and each new one turns Ready `delay`
+/// after it was created.
+pub async fn run_workloads(shared: Arc<Shared>, delay: Duration, pods: bool) {
     let (mut events, existing) = {
         let store = shared.store();
         let existing: Vec<(String, String, String)> = store
@@ -68,7 +74,7 @@ pub async fn run_workloads(shared: Arc<Shared>, delay: Duration) {
     };
     let mut shutdown = shared.shutdown.clone();
     for (plural, ns, name) in existing {
-        tokio::spawn(settle(shared.clone(), delay, plural, ns, name));
+        tokio::spawn(settle(shared.clone(), (delay, pods), plural, ns, name));
     }
     loop {
         let event = tokio::select! {
@@ -96,7 +102,7 @@ pub async fn run_workloads(shared: Arc<Shared>, delay: Duration) {
             .to_string();
         tokio::spawn(settle(
             shared.clone(),
-            delay,
+            (delay, pods),
             event.plural.clone(),
             event.namespace.clone(),
             name,
@@ -104,8 +110,22 @@ pub async fn run_workloads(shared: Arc<Shared>, delay: Duration) {
     }
 }
 
-async fn settle(shared: Arc<Shared>, delay: Duration, plural: String, ns: String, name: String) {
+async fn settle(
+    shared: Arc<Shared>,
+    (delay, pods): (Duration, bool),
+    plural: String,
+    ns: String,
+    name: String,
+) {
+    let created = if pods {
+        follow_with_pods(&shared, &plural, &ns, &name)
+    } else {
+        Vec::new()
+    };
     tokio::time::sleep(delay).await;
+    if !created.is_empty() {
+        make_ready(&shared, &ns, &created);
+    }
     let mut store = shared.store();
     let Some(def) = store.storage_def("apps", &plural) else {
         return;
@@ -120,4 +140,94 @@ async fn settle(shared: Arc<Shared>, delay: Duration, plural: String, ns: String
     let mut new = current;
     new["status"] = status;
     let _ = store.update(&def, &ns, &name, new, Part::Status);
+}
+
+/// Creates or deletes the workload's pods to match its `spec.replicas`; returns the names
+/// of the pods created (not Ready yet).
+fn follow_with_pods(shared: &Shared, plural: &str, ns: &str, name: &str) -> Vec<String> {
+    let mut store = shared.store();
+    let (Some(def), Some(pod_def)) = (
+        store.storage_def("apps", plural),
+        store.storage_def("", "pods"),
+    ) else {
+        return Vec::new();
+    };
+    let Ok(workload) = store.get(&def, ns, name) else {
+        return Vec::new();
+    };
+    let Some(labels) = workload
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .cloned()
+    else {
+        return Vec::new();
+    };
+    let selector: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    let (Ok(selector), Ok(fields)) = (
+        LabelSelector::parse(&selector.join(",")),
+        FieldSelector::parse(&pod_def, ""),
+    ) else {
+        return Vec::new();
+    };
+    let want = workload
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let mut have = store.list(&pod_def, Some(ns), &selector, &fields);
+    have.sort_by_key(|p| {
+        meta::meta_str(p, "creationTimestamp")
+            .unwrap_or_default()
+            .to_string()
+    });
+    while have.len() > want {
+        let pod = have.pop().expect("more pods than wanted");
+        let _ = store.delete(
+            &pod_def,
+            ns,
+            meta::meta_str(&pod, "name").unwrap_or_default(),
+        );
+    }
+    let mut created = Vec::new();
+    for _ in have.len()..want {
+        let pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"generateName": format!("{name}-"), "namespace": ns, "labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "emulated"}]},
+            "status": {
+                "phase": "Pending",
+                "conditions": [{
+                    "type": "Ready",
+                    "status": "False",
+                    "lastTransitionTime": meta::now_rfc3339(),
+                }],
+            },
+        });
+        if let Ok(pod) = store.create(&pod_def, ns, pod, true) {
+            created.push(meta::meta_str(&pod, "name").unwrap_or_default().to_string());
+        }
+    }
+    created
+}
+
+/// Turns the named pods Ready now (those still there).
+fn make_ready(shared: &Shared, ns: &str, names: &[String]) {
+    let mut store = shared.store();
+    let Some(def) = store.storage_def("", "pods") else {
+        return;
+    };
+    for name in names {
+        let Ok(mut pod) = store.get(&def, ns, name) else {
+            continue;
+        };
+        pod["status"] = json!({
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": meta::now_rfc3339()}],
+        });
+        let _ = store.update(&def, ns, name, pod, Part::Status);
+    }
 }

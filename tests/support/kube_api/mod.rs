@@ -66,6 +66,9 @@
 //! - **Controllers in miniature** ([`Emulator::run_workload_controller`]): Deployment and
 //!   StatefulSet `status` (`replicas`, `readyReplicas`, `availableReplicas`,
 //!   `updatedReplicas`, `observedGeneration`) follows `spec.replicas` after a delay.
+//!   [`Emulator::run_workload_controller_with_pods`] also keeps as many pods as
+//!   `spec.replicas`, labelled with `spec.selector.matchLabels`, each Ready (its `Ready`
+//!   condition's `lastTransitionTime`) that delay after its `creationTimestamp`.
 //! - **Faults** ([`Emulator::fail_next`], [`Emulator::add_latency`],
 //!   [`Emulator::cut_watches`]) and a log of every request ([`Emulator::requests`],
 //!   [`Emulator::count_requests`]).
@@ -108,7 +111,8 @@
 //!   annotations); anything more is refused with `415`, so `kubectl create deployment`
 //!   fails where `kubectl apply` works.
 //! - A status write keeps everything else of the stored object, metadata included.
-//! - The workload controller creates no ReplicaSets or Pods and sets no conditions, and
+//! - The workload controller creates no ReplicaSets (pods only when asked to, owned by
+//!   nothing) and sets no conditions on workloads, and
 //!   nothing garbage-collects by `ownerReferences`. `DeleteOptions` (preconditions, propagation, grace period) are
 //!   ignored.
 //! - Field selectors know only `metadata.name`, `metadata.namespace` and the Event fields
@@ -293,7 +297,17 @@ impl Emulator {
 
     /// Makes Deployment and StatefulSet status follow `spec.replicas` after `delay`.
     pub fn run_workload_controller(&self, delay: Duration) {
-        tokio::spawn(controllers::run_workloads(self.shared.clone(), delay));
+        tokio::spawn(controllers::run_workloads(
+            self.shared.clone(),
+            delay,
+            false,
+        ));
+    }
+
+    /// As [`Emulator::run_workload_controller`], with pods: each workload's pods follow
+    /// `spec.replicas` at once and each new pod becomes Ready `delay` after its creation.
+    pub fn run_workload_controller_with_pods(&self, delay: Duration) {
+        tokio::spawn(controllers::run_workloads(self.shared.clone(), delay, true));
     }
 
     /// The current global resourceVersion.
