@@ -617,6 +617,11 @@ const ROWS: &[(&str, i32, &str)] = &[
     ),
     ("explain --policy @p_max0.yaml", 1, "give --prometheus URL"),
     (
+        "explain --policy @p_good.yaml --prometheus http://127.0.0.1:1 --svg /nonexistent/dir/plot.svg",
+        1,
+        "the directory /nonexistent/dir does not exist",
+    ),
+    (
         "explain --policy @p_max0.yaml --prometheus http://127.0.0.1:1 --sync 0s",
         2,
         "\"0s\" is zero",

@@ -735,8 +735,24 @@ fn explain_shows_the_reads_forecast_and_decision_for_a_policy_file() {
             "{report}"
         );
     }
-    // The same as text, for a terminal.
-    let out = explain(&[]);
+    // The forecast over the window with its band, after the last hour of history.
+    let forecast = &report["forecasts"][0];
+    assert_eq!(forecast["metric"], "http");
+    let path = forecast["path"].as_array().expect("a forecast path");
+    let recent = forecast["recent"].as_array().expect("recent history");
+    assert!(recent.len() >= 50, "an hour of history: {forecast}");
+    let now = report["status"]["metrics"][0]["expectedPeakTime"].is_string();
+    assert!(now, "{report}");
+    // 2m lead + 10m horizon at 1m steps.
+    assert!(path.len() >= 12, "{forecast}");
+    assert!(
+        path.iter()
+            .all(|p| p[2].as_f64().unwrap() >= p[1].as_f64().unwrap() - 1e-9),
+        "the band's upper edge is the provisioned quantile, above the point: {forecast}"
+    );
+    // The same as text, for a terminal, with the plot.
+    let svg = dir.join("explain.svg");
+    let out = explain(&["--svg", svg.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -747,11 +763,25 @@ fn explain_shows_the_reads_forecast_and_decision_for_a_policy_file() {
         "policy shop/web · Deployment web at 1 replicas",
         "metric http:",
         "per replica →",
+        "window    point / quantile 0.9 → replicas at target:",
+        "← new pods Ready",
         "decision  ",
         "MetricsAvailable",
         "would ",
     ] {
         assert!(text.contains(needed), "{needed} missing in\n{text}");
+    }
+    let plot = std::fs::read_to_string(&svg).expect("the plot was written");
+    for needed in [
+        "metric http: the last hour and the forecast (quantile 0.9)",
+        "forecast band: point to quantile 0.9",
+        "history",
+        "capacity of the 1 replicas now",
+        "pods requested now are Ready (leadTime 120s)",
+        "minutes from now",
+        "req/s",
+    ] {
+        assert!(plot.contains(needed), "{needed} missing from the plot");
     }
     // Without Prometheus: says what to give.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))

@@ -55,6 +55,10 @@ pub struct ExplainArgs {
     /// Print JSON (the status the operator would write, the decision and the write).
     #[arg(long, env = "PRESCALER_JSON")]
     pub json: bool,
+    /// Also write an SVG plot: per metric the last hour, the forecast with its band, the
+    /// capacity of the replicas now and of the decision, and when new pods would be Ready.
+    #[arg(long, value_name = "FILE", env = "PRESCALER_SVG")]
+    pub svg: Option<PathBuf>,
 }
 
 /// `prescaler explain --json`.
@@ -70,6 +74,8 @@ struct ExplainJson<'a> {
     limited_by: Option<String>,
     why: &'a str,
     write: Option<&'a str>,
+    lead_s: u64,
+    forecasts: &'a [explain::MetricForecast],
     status: &'a ScalingPolicyStatus,
 }
 
@@ -84,6 +90,9 @@ pub fn run(args: &ExplainArgs) -> crate::Result<()> {
         return Err(crate::Error::Usage(
             "explain reads the policy's metrics: give --prometheus URL (e.g. http://localhost:9090 after kubectl port-forward)".into(),
         ));
+    }
+    if let Some(path) = &args.svg {
+        sources::check_svg_path(path)?;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -159,11 +168,16 @@ pub fn run(args: &ExplainArgs) -> crate::Result<()> {
                 .map(|l| format!("{l:?}")),
             why: &e.why,
             write: e.write.as_deref(),
+            lead_s: e.lead_s,
+            forecasts: &e.forecasts,
             status: &e.status,
         };
         writeln!(out, "{}", serde_json::to_string(&json)?)?;
     } else {
         write_text(&mut out, &policy.spec, (&namespace, &name), replicas, &e)?;
+    }
+    if let Some(path) = &args.svg {
+        super::forecast_plot::write(&e, replicas, path).map_err(sources::plot_error(path))?;
     }
     Ok(())
 }
@@ -242,6 +256,9 @@ fn write_text(
             )?,
             _ => writeln!(out, "  forecast  none")?,
         }
+        if let Some(f) = e.forecasts.iter().find(|f| f.metric == m.name) {
+            write_path(out, f, e)?;
+        }
         if let Some(model) = &m.model {
             writeln!(
                 out,
@@ -269,6 +286,51 @@ fn write_text(
     match &e.write {
         Some(w) => writeln!(out, "would {w}")?,
         None => writeln!(out, "would write nothing: the replicas are already right")?,
+    }
+    Ok(())
+}
+
+/// Rows of the forecast over the window: at most eight, the moment new pods would be Ready
+/// and the end among them.
+fn write_path(
+    out: &mut impl Write,
+    f: &explain::MetricForecast,
+    e: &Explanation,
+) -> std::io::Result<()> {
+    let ahead: Vec<&(i64, f64, Option<f64>)> = f.path.iter().filter(|p| p.0 >= e.now).collect();
+    if ahead.is_empty() {
+        return Ok(());
+    }
+    let ready = e.now + e.lead_s as i64;
+    let every = ahead.len().div_ceil(8).max(1);
+    let lead_row = ahead.iter().position(|p| p.0 >= ready);
+    writeln!(
+        out,
+        "  window    point / quantile {} → replicas at target:",
+        f.quantile
+    )?;
+    for (i, (t, point, upper)) in ahead.iter().copied().enumerate() {
+        if i % every != 0 && Some(i) != lead_row && i + 1 != ahead.len() {
+            continue;
+        }
+        let upper = upper.unwrap_or(*point);
+        let replicas = if f.per_replica > 0.0 {
+            format!("{}", (upper / f.per_replica).ceil() as i64)
+        } else {
+            "-".into()
+        };
+        let at = crate::controller::report::time(*t).0;
+        let mark = if Some(i) == lead_row {
+            "  ← new pods Ready"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "    +{:>3}m {} {point:>12.4} / {upper:<12.4} → {replicas}{mark}",
+            (t - e.now) / 60,
+            at.strftime("%H:%MZ"),
+        )?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod backtest;
 mod explain;
+mod forecast_plot;
 mod simulate;
 mod sources;
 

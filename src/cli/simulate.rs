@@ -113,14 +113,6 @@ pub struct SimulateArgs {
     pub json: bool,
 }
 
-/// Names the plot file in a drawing error.
-fn plot_error(path: &std::path::Path) -> impl FnOnce(sim::svg::PlotError) -> crate::Error + '_ {
-    move |source| crate::Error::Plot {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
 /// Runs `prescaler simulate`.
 pub fn run(args: &SimulateArgs) -> crate::Result<()> {
     let trace = match &args.prometheus.url {
@@ -144,23 +136,7 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         eprintln!("{warning}");
     }
     if let Some(path) = &args.svg {
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        if path.as_os_str().is_empty() || path.is_dir() {
-            return Err(crate::Error::Usage(format!(
-                "--svg {:?} is not a file name; give e.g. --svg plot.svg",
-                path.display().to_string()
-            )));
-        }
-        if !dir.is_dir() {
-            return Err(crate::Error::Usage(format!(
-                "--svg {}: the directory {} does not exist; create it or write the plot elsewhere",
-                path.display(),
-                dir.display()
-            )));
-        }
+        sources::check_svg_path(path)?;
     }
     let path = || args.policy.clone();
     // The default policy is built in, so `simulate` works outside a checkout too.
@@ -244,7 +220,7 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         };
         writeln!(out, "{}", serde_json::to_string(&json)?)?;
         if let Some(path) = &args.svg {
-            sim::svg::write(&report, path).map_err(plot_error(path))?;
+            sim::svg::write(&report, path).map_err(sources::plot_error(path))?;
         }
         return Ok(());
     }
@@ -320,7 +296,7 @@ pub fn run(args: &SimulateArgs) -> crate::Result<()> {
         .svg
         .clone()
         .unwrap_or_else(|| PathBuf::from("simulate.svg"));
-    sim::svg::write(&report, &path).map_err(plot_error(&path))?;
+    sim::svg::write(&report, &path).map_err(sources::plot_error(&path))?;
     writeln!(out, "\nplot: {}", path.display())?;
     Ok(())
 }
@@ -336,7 +312,7 @@ fn run_frontier(
     if args.json {
         writeln!(out, "{}", serde_json::to_string(&frontier)?)?;
         if let Some(path) = &args.svg {
-            sim::frontier::write_svg(&frontier, path).map_err(plot_error(path))?;
+            sim::frontier::write_svg(&frontier, path).map_err(sources::plot_error(path))?;
         }
         return Ok(());
     }
@@ -387,7 +363,7 @@ fn run_frontier(
         .svg
         .clone()
         .unwrap_or_else(|| PathBuf::from("frontier.svg"));
-    sim::frontier::write_svg(&frontier, &path).map_err(plot_error(&path))?;
+    sim::frontier::write_svg(&frontier, &path).map_err(sources::plot_error(&path))?;
     writeln!(out, "\nplot: {}", path.display())?;
     Ok(())
 }

@@ -67,3 +67,35 @@ pub fn trace_from_prometheus(
         series,
     })
 }
+
+/// Refuses an `--svg` path that cannot be written, before the run rather than after it.
+pub fn check_svg_path(path: &std::path::Path) -> crate::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Err(crate::Error::Usage(format!(
+            "--svg {:?} is not a file name; give e.g. --svg plot.svg",
+            path.display().to_string()
+        )));
+    }
+    if !dir.is_dir() {
+        return Err(crate::Error::Usage(format!(
+            "--svg {}: the directory {} does not exist; create it or write the plot elsewhere",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// The error of a plot that could not be written to `path`.
+pub fn plot_error(
+    path: &std::path::Path,
+) -> impl FnOnce(crate::sim::svg::PlotError) -> crate::Error + '_ {
+    move |source| crate::Error::Plot {
+        path: path.to_path_buf(),
+        source,
+    }
+}

@@ -23,6 +23,29 @@ pub struct Explanation {
     pub why: String,
     /// The write it would make, in words (`None`: the replicas are already right).
     pub write: Option<String>,
+    /// Per metric, in spec order: its recent history and its forecast over the window.
+    pub forecasts: Vec<MetricForecast>,
+    /// When the decision was made, and when pods requested then would be Ready.
+    pub now: i64,
+    /// The lead time the plan used, seconds.
+    pub lead_s: u64,
+}
+
+/// One metric's recent history and forecast, for the text, JSON and plot of `explain`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MetricForecast {
+    /// The metric's name.
+    pub metric: String,
+    /// The unit of its values (`req/s`, `cores`, `bytes`), when known.
+    pub unit: Option<String>,
+    /// What one replica carries at the target, in the same unit.
+    pub per_replica: f64,
+    /// The provisioned quantile.
+    pub quantile: f64,
+    /// The last hour of history: (unix time, value).
+    pub recent: Vec<(i64, f64)>,
+    /// The forecast: (unix time, point, provisioned quantile).
+    pub path: Vec<(i64, f64, Option<f64>)>,
 }
 
 /// The target's replicas and pod selector, as its `/scale` gives them.
@@ -68,6 +91,20 @@ pub async fn explain(
     let spec = &*super::leadtime::effective(spec, Some(&lead));
     let timing = Timing::from_policy(&spec.forecast, sync_s);
     let observation = observe(&cache, &states, namespace, name, spec, &scale, timing, now).await;
+    let forecasts = observation
+        .statuses
+        .iter()
+        .zip(&observation.observed)
+        .zip(&observation.inputs)
+        .map(|((status, observed), input)| MetricForecast {
+            metric: status.name.clone(),
+            unit: status.unit.clone(),
+            per_replica: input.per_replica,
+            quantile: spec.forecast.quantile,
+            recent: observed.recent.clone(),
+            path: observed.path.clone(),
+        })
+        .collect();
     let facts = Facts::Read {
         scale,
         hpas: Vec::new(),
@@ -92,5 +129,8 @@ pub async fn explain(
         decision: evaluation.decision,
         write,
         status: evaluation.status,
+        forecasts,
+        now,
+        lead_s: timing.lead,
     }
 }

@@ -13,7 +13,7 @@ pub mod reconcile;
 pub mod report;
 mod state;
 pub mod target;
-mod targets;
+pub(crate) mod targets;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -47,6 +47,10 @@ pub struct Observed {
     pub error: Option<f64>,
     /// The model's backtest loss over the plan's window ÷ the last value's.
     pub loss_ratio: Option<f64>,
+    /// The last hour of history (at least leadTime + horizon), as (time, value).
+    pub recent: Vec<(i64, f64)>,
+    /// The forecast up to now + leadTime + horizon: (time, point, provisioned quantile).
+    pub path: Vec<(i64, f64, Option<f64>)>,
 }
 
 /// Everything the decision needs from the metrics, plus what went wrong.
@@ -166,6 +170,16 @@ pub async fn observe<S: MetricSource>(
                     input.reading = Some(reading);
                     input.per_replica = per_replica;
                 }
+                let shown = (lead + horizon).max(3_600);
+                observed.recent = (0..series.values.len())
+                    .map(|i| {
+                        (
+                            series.start + (i as u64 * series.step) as i64,
+                            series.values[i],
+                        )
+                    })
+                    .filter(|(t, _)| now - t <= shown)
+                    .collect();
                 let mut engine = states.take_engine(namespace, policy, &name, &config);
                 let (engine, result) = tokio::task::spawn_blocking(move || {
                     let result = engine.forecast(&series);
@@ -231,6 +245,17 @@ fn use_forecast(
         observed.forecast_at_lead = Some(f.point[i]);
         observed.upper_at_lead = f.quantile(quantile).and_then(|q| q.get(i)).copied();
     }
+    let upper = f.quantile(quantile);
+    observed.path = (0..f.point.len())
+        .take_while(|&i| f.time_at(i) <= to)
+        .map(|i| {
+            (
+                f.time_at(i),
+                f.point[i],
+                upper.and_then(|q| q.get(i)).copied(),
+            )
+        })
+        .collect();
     if let Some(peak) = f.peak(quantile, from, to) {
         status.expected_peak = Some(round3(peak.value));
         status.expected_peak_time = Some(time(peak.time));

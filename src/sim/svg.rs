@@ -203,7 +203,7 @@ fn zoom(
 }
 
 /// The key in the upper left corner, over a translucent white box.
-fn legend<'a>(
+pub(crate) fn legend<'a>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
 ) -> Result<(), PlotError> {
     chart
