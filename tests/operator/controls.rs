@@ -372,3 +372,59 @@ async fn lead_time_auto_is_learned_from_the_targets_new_pods() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forecast_only_keeps_a_record_of_what_it_would_have_changed() {
+    let _serial = SERIAL.lock().await;
+    // 1 req/s at 0.1 per replica asks for 10 replicas; the target stays at its 2.
+    let (prometheus, emu, mut p) = reactive_scene(1.0).await;
+    p["spec"]["mode"] = json!("ForecastOnly");
+    seed_policy(&emu, p);
+    prometheus.wait_until_scraped();
+    let _op = Operator::start(
+        &emu,
+        &prometheus.url(),
+        "would-have",
+        &["--leader-elect=false"],
+    );
+    let record = eventually(LIMIT, "a record of a few seconds short", || async {
+        let p = get_policy(&emu, "api").await;
+        let record = p["status"]["wouldHave"].clone();
+        (record["minutesShort"].as_f64()? >= 0.1).then_some(record)
+    })
+    .await;
+    // The seconds short the plan would have covered (all of them once its decision has
+    // caught up with the load), with up to 8 replicas more in each.
+    let hour = &record["hours"][0];
+    let (short, avoided) = (
+        hour["short"].as_f64().unwrap(),
+        hour["avoided"].as_f64().unwrap(),
+    );
+    assert!(avoided <= short && avoided >= short - 3.0, "{record}");
+    let added = hour["added"].as_f64().unwrap();
+    assert!(added > 0.0 && added <= 8.0 * short + 1.0, "{record}");
+    assert_eq!(record["podHoursSaved"], 0.0, "{record}");
+    assert_eq!(record["hours"].as_array().unwrap().len(), 1, "{record}");
+    assert_eq!(replicas(&emu), 2, "ForecastOnly writes nothing");
+    assert_eq!(emu.count_requests("PATCH", "/deployments/api/scale"), 0);
+
+    // Where an admin looks: describe shows the record and one WouldScaleUp.
+    let out = emu
+        .kubectl()
+        .args(["describe", "sp", "api"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needed in ["Would Have:", "Minutes Short Avoided:", "Pod Hours Added:"] {
+        assert!(text.contains(needed), "{needed} missing in\n{text}");
+    }
+    let events = events_for(&emu, "api").await;
+    let would: Vec<_> = events.iter().filter(|e| e.1 == "WouldScaleUp").collect();
+    assert_eq!(would.len(), 1, "{events:?}");
+    assert!(
+        would[0].2.starts_with("New size would be: ")
+            && would[0].2.contains("would scale up Deployment api from 2"),
+        "{would:?}"
+    );
+}
