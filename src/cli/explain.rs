@@ -99,7 +99,7 @@ pub fn run(args: &ExplainArgs) -> crate::Result<()> {
         .build()?;
     let now = crate::controller::reconcile::unix_now();
     let prometheus = Prometheus::new(&args.prometheus)?;
-    let (policy, namespace, scale, hold, before) = match (&args.name, &args.policy) {
+    let (policy, namespace, (scale, hpas), hold, before) = match (&args.name, &args.policy) {
         (Some(name), _) => {
             let namespace = args.namespace.clone().unwrap_or_else(|| "default".into());
             runtime.block_on(live(args, name, &namespace))?
@@ -125,7 +125,7 @@ pub fn run(args: &ExplainArgs) -> crate::Result<()> {
             (
                 policy,
                 namespace,
-                scale,
+                (scale, Vec::new()),
                 Hold::None,
                 ScalingPolicyStatus::default(),
             )
@@ -146,7 +146,7 @@ pub fn run(args: &ExplainArgs) -> crate::Result<()> {
         &policy.spec,
         (&namespace, &name),
         prometheus,
-        scale,
+        (scale, hpas),
         hold,
         &before,
         args.sync,
@@ -190,7 +190,10 @@ async fn live(
 ) -> crate::Result<(
     ScalingPolicy,
     String,
-    crate::controller::target::ScaleView,
+    (
+        crate::controller::target::ScaleView,
+        Vec<crate::plan::HpaView>,
+    ),
     Hold,
     ScalingPolicyStatus,
 )> {
@@ -207,9 +210,15 @@ async fn live(
     let scale = explain::read_target(&client, namespace, &policy.spec)
         .await
         .map_err(|e| crate::Error::Usage(format!("{namespace}/{name}: {e}")))?;
+    let hpas = explain::read_hpas(&client, namespace, (name, &policy.spec))
+        .await
+        .map_err(|source| crate::Error::Kube {
+            what: "cannot list the HorizontalPodAutoscalers in the policy's namespace",
+            source,
+        })?;
     let hold = policy::annotations::hold(kube::ResourceExt::annotations(&policy));
     let before = policy.status.clone().unwrap_or_default();
-    Ok((policy, namespace.to_string(), scale, hold, before))
+    Ok((policy, namespace.to_string(), (scale, hpas), hold, before))
 }
 
 fn write_text(

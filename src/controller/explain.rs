@@ -67,7 +67,25 @@ pub async fn read_target(
     super::target::read_scale(client, &resource, namespace, &spec.target_ref).await
 }
 
-/// Runs one gather-and-evaluate for `spec` with the target at `scale`, under the pause
+/// The HPAs on a live policy's target, as the mode rule sees them (an HPA in Auto mode is
+/// a conflict; HPAFloor writes into it).
+pub async fn read_hpas(
+    client: &kube::Client,
+    namespace: &str,
+    (name, spec): (&str, &ScalingPolicySpec),
+) -> Result<Vec<crate::plan::HpaView>, kube::Error> {
+    use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+    let api: kube::Api<HorizontalPodAutoscaler> = kube::Api::namespaced(client.clone(), namespace);
+    let all = api.list(&kube::api::ListParams::default()).await?.items;
+    Ok(
+        super::target::matching_hpas(all.iter(), namespace, &spec.target_ref)
+            .iter()
+            .map(|h| super::gather::hpa_view(h, name))
+            .collect(),
+    )
+}
+
+/// Runs one gather-and-evaluate for `spec` with the target at `scale` and the HPAs on it, under the pause
 /// annotations' `hold`, from the status `before` (a live policy's, so stabilization and
 /// rate limits are the operator's), at `now`.
 #[allow(clippy::too_many_arguments)]
@@ -75,7 +93,7 @@ pub async fn explain(
     spec: &ScalingPolicySpec,
     (namespace, name): (&str, &str),
     prometheus: Prometheus,
-    scale: ScaleView,
+    (scale, hpas): (ScaleView, Vec<crate::plan::HpaView>),
     hold: Hold,
     before: &ScalingPolicyStatus,
     sync_s: u64,
@@ -107,7 +125,7 @@ pub async fn explain(
         .collect();
     let facts = Facts::Read {
         scale,
-        hpas: Vec::new(),
+        hpas,
         rivals: Vec::new(),
         hold,
         lead,

@@ -280,6 +280,30 @@ async fn explain_reads_a_live_policy_its_target_and_its_pause() {
     assert_eq!(report["reason"], "Paused", "{report}");
     assert!(report["write"].is_null(), "{report}");
 
+    // Resumed, with an HPA on the same target: the conflict the operator would report.
+    kubectl(&emu, &["annotate", "sp", "api", &format!("{PAUSED}-")]).await;
+    crate::support::operator::seed_hpa(&emu, "api-hpa", "api", 2);
+    let out = explain();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["reason"], "AutoscalerConflict", "{report}");
+    assert!(report["write"].is_null(), "{report}");
+    let active = report["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "ScalingActive")
+        .cloned()
+        .unwrap();
+    assert!(
+        active["message"].as_str().unwrap().contains("api-hpa"),
+        "{active}"
+    );
+
     // A name that is not there is named.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_prescaler"))
         .args(["explain", "nope", "--prometheus", &prometheus.url()])
