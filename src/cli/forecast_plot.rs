@@ -2,13 +2,12 @@
 //! the planning window, the capacity of the replicas now and of the decision, and the
 //! moment pods requested now would be Ready.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::controller::explain::{Explanation, MetricForecast};
-use crate::sim::svg::{PlotError, legend};
+use crate::sim::svg::{CAPACITY as FORECAST, LOAD, PlotError, legend};
 
-const LOAD: RGBColor = BLACK;
-const FORECAST: RGBColor = RGBColor(31, 119, 180);
 const BAND: RGBColor = RGBColor(158, 202, 225);
 const NOW: RGBColor = RGBColor(127, 127, 127);
 const DESIRED: RGBColor = RGBColor(44, 160, 44);
@@ -96,39 +95,29 @@ fn panel(
             .label(format!("forecast band: point to quantile {}", m.quantile))
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], BAND.filled()));
     }
-    chart
-        .draw_series(LineSeries::new(
-            m.recent.iter().map(|p| (minutes(p.0), p.1)),
-            LOAD.stroke_width(2),
-        ))?
-        .label("history")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], LOAD.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(
-            m.path.iter().map(|p| (minutes(p.0), p.1)),
-            FORECAST.stroke_width(2),
-        ))?
-        .label("forecast (point)")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], FORECAST.stroke_width(2)));
-    let mut levels = Vec::new();
+    line(
+        &mut chart,
+        m.recent.iter().map(|p| (minutes(p.0), p.1)).collect(),
+        (LOAD, "history".into()),
+    )?;
+    line(
+        &mut chart,
+        m.path.iter().map(|p| (minutes(p.0), p.1)).collect(),
+        (FORECAST, "forecast (point)".into()),
+    )?;
     if m.per_replica > 0.0 {
-        levels.push((
+        let mut levels = vec![(
             replicas,
             NOW,
             format!("capacity of the {replicas} replicas now"),
-        ));
+        )];
         if let Some(d) = desired.filter(|d| *d != replicas) {
             levels.push((d, DESIRED, format!("capacity of the {d} replicas decided")));
         }
-    }
-    for (n, color, label) in levels {
-        chart
-            .draw_series(LineSeries::new(
-                [(from, capacity(n)), (to, capacity(n))],
-                color.stroke_width(2),
-            ))?
-            .label(label)
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
+        for (n, color, label) in levels {
+            let at = capacity(n);
+            line(&mut chart, vec![(from, at), (to, at)], (color, label))?;
+        }
     }
     let ready = minutes(e.now + e.lead_s as i64);
     chart
@@ -142,5 +131,18 @@ fn panel(
         ))
         .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], NOW.mix(0.8)));
     legend(&mut chart)?;
+    Ok(())
+}
+
+/// A line two pixels wide, with its entry in the legend.
+fn line<'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    points: Vec<(f64, f64)>,
+    (color, label): (RGBColor, String),
+) -> Result<(), PlotError> {
+    chart
+        .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
     Ok(())
 }

@@ -251,7 +251,7 @@ pub fn evaluate(
 /// when the pods cannot be read (once per cause).
 fn lead_time_event(before: Option<&LeadTimeStatus>, now: &LeadTimeStatus) -> Option<Event> {
     let same = |b: &LeadTimeStatus| b.value == now.value && b.source == now.source;
-    if now.message.starts_with("cannot list pods") {
+    if now.message.starts_with(leadtime::UNREADABLE) {
         if before.is_some_and(|b| b.message == now.message) {
             return None;
         }

@@ -20,6 +20,8 @@ pub const MIN_PODS: usize = 5;
 pub const NEWEST_PODS: usize = 20;
 /// Longest time between two looks at the pods, seconds.
 pub const LOOK_EVERY_S: u64 = 300;
+/// How `status.leadTime.message` begins when the pods could not be listed.
+pub const UNREADABLE: &str = "cannot list pods";
 /// The source names `status.leadTime.source` uses.
 pub const FROM_SPEC: &str = "Spec";
 /// See [`FROM_SPEC`].
@@ -82,15 +84,6 @@ pub fn p90(seconds: &[i64]) -> Option<i64> {
     sorted.get(rank.checked_sub(1)?).copied()
 }
 
-/// A duration in the spec's one-unit form: `47s`, `2m`, `1h`.
-fn one_unit(seconds: i64) -> String {
-    match seconds {
-        s if s >= 3_600 && s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
 /// `status.leadTime` for a policy whose lead time is `spec.forecast.leadTime`.
 pub fn from_spec(spec: &ScalingPolicySpec, message: String) -> LeadTimeStatus {
     LeadTimeStatus {
@@ -111,14 +104,12 @@ pub fn learned(
 ) -> LeadTimeStatus {
     let pods = measured.seconds.len();
     let Some(p) = p90(&measured.seconds) else {
-        let mut status = from_spec(
+        return from_spec(
             spec,
             format!(
                 "no Ready pod of the target measured yet; using spec.forecast.leadTime until {MIN_PODS} are"
             ),
         );
-        status.pods_measured = 0;
-        return status;
     };
     if pods < MIN_PODS {
         return LeadTimeStatus {
@@ -141,7 +132,7 @@ pub fn learned(
         _ => p,
     };
     LeadTimeStatus {
-        value: one_unit(value),
+        value: Duration::from_seconds(value.max(1) as u64).to_string(),
         source: FROM_PODS.to_string(),
         pods_measured: pods as i32,
         measured_seconds: Some(p),
@@ -190,9 +181,9 @@ pub fn unreadable(
 ) -> LeadTimeStatus {
     let why = match error {
         kube::Error::Api(s) if s.code == 403 => format!(
-            "cannot list pods in namespace {namespace} (forbidden): leadTimeMode Auto needs list on pods, which the chart grants with rbac.readPods=true"
+            "{UNREADABLE} in namespace {namespace} (forbidden): leadTimeMode Auto needs list on pods, which the chart grants with rbac.readPods=true"
         ),
-        other => format!("cannot list pods in namespace {namespace}: {other}"),
+        other => format!("{UNREADABLE} in namespace {namespace}: {other}"),
     };
     match before.filter(|b| b.source == FROM_PODS) {
         Some(b) => LeadTimeStatus {

@@ -26,8 +26,8 @@ fn reduce(values: &[f64], from: usize, to: usize) -> Vec<(f64, f64)> {
 pub type PlotError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Colours: the load, the strategy's Ready capacity, the shortfall between them.
-const LOAD: RGBColor = BLACK;
-const CAPACITY: RGBColor = RGBColor(31, 119, 180);
+pub(crate) const LOAD: RGBColor = BLACK;
+pub(crate) const CAPACITY: RGBColor = RGBColor(31, 119, 180);
 const HPA: RGBColor = RGBColor(214, 39, 40);
 const SHORT: RGBColor = RGBColor(255, 90, 90);
 

@@ -11,7 +11,7 @@ use crate::support::kube_api::Emulator;
 use crate::support::operator::{
     Operator, condition, events_for, eventually, get_policy, seed_policy,
 };
-use crate::support::prometheus::http_get;
+use crate::support::prometheus::{PrometheusServer, http_get};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const PAUSED: &str = "autoscaling.prescaler.io/paused";
@@ -40,6 +40,18 @@ async fn scaling_active(emu: &Emulator, reason: &str) -> serde_json::Value {
     .await
 }
 
+/// Stores the policy and, once Prometheus holds a sample, starts the operator on it.
+fn serve(
+    emu: &Emulator,
+    prometheus: &PrometheusServer,
+    policy: serde_json::Value,
+    name: &str,
+) -> Operator {
+    seed_policy(emu, policy);
+    prometheus.wait_until_scraped();
+    Operator::start(emu, &prometheus.url(), name, &["--leader-elect=false"])
+}
+
 /// For two seconds, the target keeps `n` replicas and no scale is written.
 async fn holds(emu: &Emulator, n: i64) {
     let writes = emu.count_requests("PATCH", "/deployments/api/scale");
@@ -57,14 +69,7 @@ async fn holds(emu: &Emulator, n: i64) {
 async fn pause_pin_and_resume_by_annotation_and_leave_a_target_scaled_to_zero() {
     let _serial = SERIAL.lock().await;
     let (prometheus, emu, p) = reactive_scene(1.0).await;
-    seed_policy(&emu, p);
-    prometheus.wait_until_scraped();
-    let _op = Operator::start(
-        &emu,
-        &prometheus.url(),
-        "controls",
-        &["--leader-elect=false"],
-    );
+    let _op = serve(&emu, &prometheus, p, "controls");
     // 1 req/s at 0.1 per replica: 10 (11 when the sampled rate reads a hair above 1).
     let scaled = eventually(LIMIT, "scaled up on 1 req/s", || async {
         let n = replicas(&emu);
@@ -187,14 +192,7 @@ async fn scheduled_capacity_arrives_lead_time_before_the_window() {
         {"name": "launch", "start": cron_in(120), "duration": "1h", "minReplicas": 7},
         {"name": "later", "start": cron_in(3_600), "duration": "1h", "minReplicas": 30},
     ]);
-    seed_policy(&emu, p);
-    prometheus.wait_until_scraped();
-    let _op = Operator::start(
-        &emu,
-        &prometheus.url(),
-        "schedule",
-        &["--leader-elect=false"],
-    );
+    let _op = serve(&emu, &prometheus, p, "schedule");
     eventually(LIMIT, "raised to the launch's 7", || async {
         (replicas(&emu) == 7).then_some(())
     })
@@ -325,16 +323,9 @@ async fn lead_time_auto_is_learned_from_the_targets_new_pods() {
     // Each new pod of the target becomes Ready 3 s after it is created.
     let (prometheus, emu, mut p) = reactive_scene_with(1.0, Some(Duration::from_secs(3))).await;
     p["spec"]["forecast"]["leadTimeMode"] = json!("Auto");
-    seed_policy(&emu, p);
-    prometheus.wait_until_scraped();
     // The first look at the pods is refused, as it is without the chart's rbac.readPods.
     emu.fail_next("GET", "/api/v1/namespaces/default/pods", 1, 403);
-    let op = Operator::start(
-        &emu,
-        &prometheus.url(),
-        "leadtime",
-        &["--leader-elect=false"],
-    );
+    let op = serve(&emu, &prometheus, p, "leadtime");
 
     // Scaled from 2 to 10 on 1 req/s: eight new pods, each measured at 3 s (give or take
     // the second the timestamps are rounded to).
@@ -403,14 +394,7 @@ async fn forecast_only_keeps_a_record_of_what_it_would_have_changed() {
     // 1 req/s at 0.1 per replica asks for 10 replicas; the target stays at its 2.
     let (prometheus, emu, mut p) = reactive_scene(1.0).await;
     p["spec"]["mode"] = json!("ForecastOnly");
-    seed_policy(&emu, p);
-    prometheus.wait_until_scraped();
-    let _op = Operator::start(
-        &emu,
-        &prometheus.url(),
-        "would-have",
-        &["--leader-elect=false"],
-    );
+    let _op = serve(&emu, &prometheus, p, "would-have");
     let record = eventually(LIMIT, "a record of a few seconds short", || async {
         let p = get_policy(&emu, "api").await;
         let record = p["status"]["wouldHave"].clone();
