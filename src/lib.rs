@@ -10,6 +10,7 @@ pub mod leader;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
+pub mod shard;
 pub mod sim;
 pub mod telemetry;
 
