@@ -61,15 +61,8 @@ impl Shard {
         }
         let rest = lease.strip_prefix(id)?.strip_prefix("-shard-")?;
         let (index, count) = rest.split_once("-of-")?;
-        let shard = Shard {
-            index: index.parse().ok()?,
-            count: count.parse().ok()?,
-        };
-        (shard.valid() && shard.count > 1 && shard.lease_name(id) == lease).then_some(shard)
-    }
-
-    fn valid(&self) -> bool {
-        (1..=MAX_SHARDS).contains(&self.count) && self.index < self.count
+        let shard: Shard = format!("{index}/{count}").parse().ok()?;
+        (shard.count > 1 && shard.lease_name(id) == lease).then_some(shard)
     }
 }
 
