@@ -771,6 +771,26 @@ const ROWS: &[(&str, i32, &str)] = &[
         2,
         "\"0s\" is zero",
     ),
+    (
+        "run --prometheus http://127.0.0.1:1 --kubeconfig @kubeconfig.yaml --shard 3/3",
+        2,
+        "the index counts from 0, so it must be below the count: 0 to 2",
+    ),
+    (
+        "run --prometheus http://127.0.0.1:1 --kubeconfig @kubeconfig.yaml --shard 2",
+        2,
+        "write it as INDEX/COUNT",
+    ),
+    (
+        "run --prometheus http://127.0.0.1:1 --kubeconfig @kubeconfig.yaml --shard 0/5000",
+        2,
+        "the count must be between 1 and 1024",
+    ),
+    (
+        "run --prometheus http://127.0.0.1:1 --kubeconfig @kubeconfig.yaml --shard 1/3 --leader-elect=false",
+        1,
+        "1/3 needs leader election",
+    ),
     // Everything else.
     ("crd extra", 2, "unexpected argument 'extra'"),
     ("--log-format xml crd", 2, "[possible values: text, json]"),

@@ -7,6 +7,7 @@ use clap::Args;
 use crate::leader::LeaderArgs;
 use crate::metrics::PrometheusArgs;
 use crate::policy::duration::parse_positive_seconds;
+use crate::shard::Shard;
 
 /// Options of `prescaler run`.
 #[derive(Debug, Args)]
@@ -29,6 +30,11 @@ pub struct RunArgs {
     /// Leader election.
     #[command(flatten)]
     pub leader: LeaderArgs,
+    /// Serve only the policies of shard INDEX of COUNT (by a stable hash of
+    /// namespace/name), electing a leader on the Lease `<id>-shard-INDEX-of-COUNT`.
+    /// Needs leader election.
+    #[arg(long, default_value = "0/1", value_name = "INDEX/COUNT", value_parser = parse_shard, env = "PRESCALER_SHARD")]
+    pub shard: Shard,
     /// Address of the HTTP server for /metrics, /healthz and /readyz.
     #[arg(
         long,
@@ -37,4 +43,9 @@ pub struct RunArgs {
         env = "PRESCALER_METRICS_ADDR"
     )]
     pub metrics_addr: std::net::SocketAddr,
+}
+
+/// `--shard`: the reason alone, as clap names the flag and the value itself.
+fn parse_shard(value: &str) -> Result<Shard, String> {
+    value.parse::<Shard>().map_err(|e| e.reason().to_string())
 }

@@ -19,7 +19,7 @@ use crate::policy::{ConditionReason, ScalingPolicy, TargetRef};
 use super::observe::Problem;
 use super::state::{PolicyKey, PolicyStates};
 use super::target::{self, TargetError};
-use crate::leader::Leadership;
+use crate::shard::WriteGate;
 use crate::telemetry::{
     CONDITION_TYPES, Direction, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
 };
@@ -58,7 +58,7 @@ pub struct Context {
     pub policies: PolicyStates,
     prometheus: Prometheus,
     sources: Mutex<Sources>,
-    leader: Leadership,
+    gate: WriteGate,
     /// The operator's own metrics.
     pub metrics: Arc<OperatorMetrics>,
     hpas: Store<HorizontalPodAutoscaler>,
@@ -83,7 +83,7 @@ impl Context {
         prometheus: Prometheus,
         recorder: Recorder,
         sync_period: Duration,
-        leader: Leadership,
+        gate: WriteGate,
         metrics: Arc<OperatorMetrics>,
         hpas: Store<HorizontalPodAutoscaler>,
     ) -> Self {
@@ -97,7 +97,7 @@ impl Context {
                 overrides: HashMap::new(),
             }),
             prometheus,
-            leader,
+            gate,
             metrics,
             hpas,
             policy_store: std::sync::OnceLock::new(),
@@ -119,9 +119,10 @@ impl Context {
         self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    /// True while this process may write.
-    pub fn is_leader(&self) -> bool {
-        self.leader.is_leader()
+    /// Whether this process may write the policy `namespace/name` now: it leads the shard
+    /// that owns it, and no shard of another count still holds it.
+    pub fn may_write(&self, namespace: &str, name: &str) -> bool {
+        self.gate.may_write(namespace, name)
     }
 
     /// Hands over the controller's cache of ScalingPolicies, for [`Context::rivals_of`].
@@ -318,7 +319,7 @@ impl Context {
     /// Puts back the own `minReplicas` of every HPA whose floor a policy that no longer
     /// exists had raised (a policy deleted in HPAFloor mode).
     pub async fn restore_orphaned_floors(&self, live: &[PolicyKey]) {
-        if !self.is_leader() {
+        if !self.gate.leads() {
             return;
         }
         let orphans: Vec<(String, String, i32)> = self
@@ -328,7 +329,9 @@ impl Context {
             .filter_map(|hpa| {
                 let (policy, original) = target::floor_owner(hpa)?;
                 let namespace = hpa.namespace().unwrap_or_default();
-                let gone = !live.iter().any(|(n, p)| *n == namespace && *p == policy);
+                // The shard that owned the policy restores its floor, and no other.
+                let gone = !live.iter().any(|(n, p)| *n == namespace && *p == policy)
+                    && self.may_write(&namespace, &policy);
                 gone.then(|| (namespace, hpa.name_any(), original))
             })
             .collect();
@@ -515,7 +518,7 @@ mod tests {
             prometheus,
             recorder,
             Duration::from_secs(15),
-            Leadership::always(),
+            WriteGate::always(),
             Arc::new(OperatorMetrics::new()),
             hpas,
         )

@@ -27,9 +27,10 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
-use crate::leader::{Elector, Leadership, LeaseConfig};
+use crate::leader::{Elector, LeaderError, LeaseConfig};
 use crate::metrics::Prometheus;
 use crate::policy::ScalingPolicy;
+use crate::shard::WriteGate;
 use crate::telemetry::{Health, OperatorMetrics, TelemetryServer};
 
 pub use config::RunArgs;
@@ -164,30 +165,45 @@ async fn stopped(mut flag: tokio::sync::watch::Receiver<bool>) {
     let _ = flag.wait_for(|stop| *stop).await;
 }
 
-/// A stream that ticks each time this process becomes the leader, so that it reconciles
-/// every policy at once instead of waiting for their next sync.
+/// A stream that ticks each time this process becomes the leader and is cleared to write
+/// (or a shard of another count lets go of policies), so that it reconciles every policy
+/// at once instead of waiting for their next sync.
 fn on_becoming_leader(
-    leadership: Leadership,
+    gate: WriteGate,
     metrics: Arc<OperatorMetrics>,
 ) -> impl futures::Stream<Item = ()> {
-    metrics.set_leader(leadership.is_leader());
+    let leads = gate.leads();
+    metrics.set_leader(leads);
     futures::stream::unfold(
-        (leadership, metrics),
-        |(mut leadership, metrics)| async move {
+        (gate, metrics, leads),
+        |(mut gate, metrics, mut was)| async move {
             loop {
-                let leader = leadership.changed().await;
-                metrics.set_leader(leader);
-                if leader {
-                    tracing::info!("became the leader; reconciling every policy");
-                    return Some(((), (leadership, metrics)));
+                let leads = gate.changed().await;
+                metrics.set_leader(leads);
+                if leads {
+                    tracing::info!(shard = %gate.shard(), "leading and cleared to write; reconciling every policy");
+                    return Some(((), (gate, metrics, true)));
                 }
-                tracing::warn!("lost leadership; writes stopped");
+                if was {
+                    tracing::warn!("lost leadership; writes stopped");
+                }
+                was = false;
             }
         },
     )
 }
 
 async fn run_async(args: RunArgs) -> crate::Result<()> {
+    let shard = args.shard;
+    if shard.count > 1 && !args.leader.leader_elect {
+        return Err(LeaderError::InvalidConfig {
+            flag: "--shard",
+            message: format!(
+                "{shard} needs leader election, as each shard elects its leader on a Lease of its own: drop --leader-elect=false"
+            ),
+        }
+        .into());
+    }
     let prometheus = Prometheus::new(&args.prometheus)?;
     let client = client(args.kubeconfig.as_deref()).await?;
     let stop = shutdown_flag();
@@ -198,14 +214,22 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     let telemetry =
         tokio::spawn(server.run(metrics.clone(), health.clone(), stopped(stop.clone())));
 
-    let (leadership, mut elector, identity) = if args.leader.leader_elect {
-        let config = LeaseConfig::from_args(&args.leader)?;
+    let (gate, mut elector, guard, identity) = if args.leader.leader_elect {
+        let mut config = LeaseConfig::from_args(&args.leader)?;
+        config.name = shard.lease_name(&args.leader.leader_election_id);
         let identity = config.identity.clone();
-        tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), %identity, "leader election on");
-        let (leadership, elector) = Elector::spawn(client.clone(), config);
-        (leadership, Some(elector), identity)
+        tracing::info!(lease = %format!("{}/{}", config.namespace, config.name), %identity, %shard, "leader election on");
+        let (leadership, elector) = Elector::spawn(client.clone(), config.clone());
+        let (gate, guard) = crate::shard::spawn_guard(
+            client.clone(),
+            &config,
+            &args.leader.leader_election_id,
+            shard,
+            leadership,
+        );
+        (gate, Some(elector), Some(guard), identity)
     } else {
-        (Leadership::always(), None, args.leader.identity())
+        (WriteGate::always(), None, None, args.leader.identity())
     };
     let recorder = Recorder::new(
         client.clone(),
@@ -236,7 +260,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         prometheus,
         recorder,
         Duration::from_secs(args.sync_period.max(1)),
-        leadership.clone(),
+        gate.clone(),
         metrics.clone(),
         hpas,
     ));
@@ -246,7 +270,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     };
     let controller = Controller::new(policies, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
-        .reconcile_all_on(on_becoming_leader(leadership, metrics.clone()))
+        .reconcile_all_on(on_becoming_leader(gate, metrics.clone()))
         .graceful_shutdown_on(stopped(stop.clone()));
     let store = controller.store();
     ctx.set_policy_store(store.clone());
@@ -321,6 +345,9 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     };
     janitor.abort();
     hpa_watch.abort();
+    if let Some(guard) = guard {
+        guard.abort();
+    }
     if let Some(elector) = elector
         && outcome.is_ok()
     {

@@ -60,8 +60,8 @@ async fn reconcile_inner(
         .and_then(|d| d.seconds().ok())
         .filter(|s| *s > 0)
         .map_or(ctx.sync_period, Duration::from_secs);
-    if !ctx.is_leader() {
-        // Standbys watch but never write; they look again once they lead.
+    if !ctx.may_write(namespace, name) {
+        // Standbys and other shards watch but never write; they look again once they lead.
         return Ok(Action::requeue(sync));
     }
     let generation = policy.metadata.generation;
@@ -85,7 +85,7 @@ async fn reconcile_inner(
     let gathered = gather(policy, &spec, ctx, namespace, (timing, &version.1), now).await?;
     let mut evaluation = evaluate(&spec, &gathered.facts, &before, generation, now);
     let written = apply(ctx, policy, namespace, &gathered, &mut evaluation, now).await?;
-    if !ctx.is_leader() {
+    if !ctx.may_write(namespace, name) {
         return Ok(Action::requeue(sync));
     }
     let status = &evaluation.status;
@@ -159,7 +159,7 @@ async fn apply(
         return Ok(false);
     };
     // Leadership can be lost while metrics were read: check again right before writing.
-    if !ctx.is_leader() {
+    if !ctx.may_write(namespace, &policy.name_any()) {
         return Ok(false);
     }
     match write {

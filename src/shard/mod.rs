@@ -14,8 +14,12 @@
 //! policy — the one whose Lease was acquired first — writes it, and a policy passes to the
 //! new count the moment its old shard releases or loses its Lease.
 
+mod guard;
+
 use std::fmt;
 use std::str::FromStr;
+
+pub use guard::{WriteGate, spawn as spawn_guard};
 
 /// The most shards `--shard` accepts.
 pub const MAX_SHARDS: u32 = 1024;
@@ -78,6 +82,13 @@ impl fmt::Display for Shard {
 pub struct ShardError {
     value: String,
     message: String,
+}
+
+impl ShardError {
+    /// What is wrong with the value and how to write it.
+    pub fn reason(&self) -> &str {
+        &self.message
+    }
 }
 
 impl FromStr for Shard {
