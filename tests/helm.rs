@@ -315,6 +315,100 @@ fn two_replicas_with_leader_election_a_pdb_and_probes_by_default() {
     assert!(docs.iter().all(|d| d.kind() != "PodDisruptionBudget"));
 }
 
+#[test]
+fn three_shards_render_a_deployment_and_a_budget_each_and_lint() {
+    let out = helm(&[
+        "lint",
+        "--strict",
+        CHART,
+        "--namespace",
+        "prescaler",
+        "--set",
+        "shards=3",
+    ]);
+    assert!(
+        out.status.success(),
+        "helm lint --strict (shards=3) failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs = render(&[], &["--set", "shards=3"]);
+    let deployments: Vec<&Document> = docs.iter().filter(|d| d.kind() == "Deployment").collect();
+    let budgets: Vec<&Document> = docs
+        .iter()
+        .filter(|d| d.kind() == "PodDisruptionBudget")
+        .collect();
+    assert_eq!(deployments.len(), 3, "one Deployment per shard");
+    assert_eq!(budgets.len(), 3, "one PodDisruptionBudget per shard");
+    let service = only(&docs, "Service");
+    for (i, deployment) in deployments.iter().enumerate() {
+        let spec = &deployment.object["spec"];
+        assert_eq!(deployment.name(), format!("prescaler-shard-{i}"));
+        assert_eq!(spec["replicas"], 2, "each shard is a leader-elected pair");
+        // Each shard's pods are its own: the selector tells them apart from the others'.
+        let selector = &spec["selector"]["matchLabels"];
+        assert_eq!(selector["prescaler.io/shard"], i.to_string());
+        assert_eq!(
+            spec["template"]["metadata"]["labels"]["prescaler.io/shard"],
+            i.to_string()
+        );
+        assert_eq!(
+            budgets[i].object["spec"]["selector"]["matchLabels"],
+            *selector
+        );
+        let args = strings(&spec["template"]["spec"]["containers"][0]["args"]);
+        assert!(
+            args.contains(&format!("--shard={i}/3").as_str()),
+            "{args:?}"
+        );
+        assert!(args.contains(&"--leader-elect=true"), "{args:?}");
+        // The one Service (and ServiceMonitor) reaches the pods of every shard.
+        for (key, value) in service.object["spec"]["selector"].as_object().unwrap() {
+            assert_eq!(
+                &selector[key], value,
+                "the Service selects every shard's pods"
+            );
+        }
+    }
+    // The leaders list the Leases to see other shard counts, and may renew any shard's.
+    let lease_role = docs
+        .iter()
+        .find(|d| d.kind() == "Role" && d.name().ends_with("-leader-election"))
+        .expect("a Role for the Leases");
+    let rules = lease_role.object["rules"].as_array().expect("rules");
+    assert!(rules.iter().any(|r| strings(&r["verbs"]) == ["list"]));
+    let update = rules
+        .iter()
+        .find(|r| strings(&r["verbs"]).contains(&"update"))
+        .expect("an update rule");
+    assert!(strings(&update["resourceNames"]).is_empty());
+
+    // One shard renders as it always did: no shard label, no --shard.
+    let docs = render(&[], &[]);
+    let deployment = only(&docs, "Deployment");
+    assert_eq!(deployment.name(), "prescaler");
+    assert!(deployment.object["spec"]["selector"]["matchLabels"]["prescaler.io/shard"].is_null());
+    assert!(args(&docs).iter().all(|a| !a.starts_with("--shard")));
+
+    let error = template(
+        "prescaler",
+        &[],
+        &[
+            "--set",
+            "shards=2",
+            "--set",
+            "leaderElection.enabled=false",
+            "--set",
+            "replicaCount=1",
+        ],
+    )
+    .expect_err("shards without leader election");
+    assert!(
+        error.contains("leaderElection.enabled=true, or shards=1"),
+        "{error}"
+    );
+}
+
 /// Each flag of `prescaler run --help` and whether it takes a value.
 fn run_help_flags() -> (Vec<(String, bool)>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_prescaler"))
@@ -536,6 +630,7 @@ fn the_schema_rejects_wrong_types_and_misspelt_keys() {
         ("log:\n  format: yaml\n", "/log/format"),
         ("leaderElection:\n  enable: true\n", "enable"),
         ("rbac:\n  scaleTargets: apps\n", "/rbac/scaleTargets"),
+        ("shards: 0\n", "/shards"),
     ];
     for (i, (values, field)) in cases.iter().enumerate() {
         let file = dir.join(format!("bad-{i}.yaml"));

@@ -63,6 +63,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail (printf "replicaCount is %d but leaderElection.enabled is false: every pod would write. Set leaderElection.enabled=true, or replicaCount=1." (int .Values.replicaCount)) }}
 {{- end }}
+{{- if and (gt (int .Values.shards) 1) (not .Values.leaderElection.enabled) }}
+{{- fail (printf "shards is %d but leaderElection.enabled is false: each shard elects its leader on a Lease of its own. Set leaderElection.enabled=true, or shards=1." (int .Values.shards)) }}
+{{- end }}
 {{- if and .Values.prometheus.tls.caConfigMap .Values.prometheus.tls.caSecret }}
 {{- fail "prometheus.tls: set caConfigMap or caSecret, not both" }}
 {{- end }}
