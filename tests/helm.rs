@@ -754,7 +754,6 @@ fn exported_series() -> BTreeSet<String> {
                 quantile: Some(0.9),
                 at,
                 sync_s: 15,
-                scaled: None,
             },
         );
         metrics.set_metric(

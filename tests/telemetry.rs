@@ -350,7 +350,7 @@ async fn time_totals_scale_writes_and_the_forecast_made_for_now() {
     let server = start().await;
     let m = &server.metrics;
     // Three replicas where load asks for four, six decided: short, and two added.
-    let at = |t: i64, scaled| PolicyGauges {
+    let at = |t: i64| PolicyGauges {
         current: 3,
         reactive: Some(4),
         predicted: Some(6),
@@ -358,7 +358,6 @@ async fn time_totals_scale_writes_and_the_forecast_made_for_now() {
         quantile: Some(0.9),
         at: t,
         sync_s: 15,
-        scaled,
         ..PolicyGauges::default()
     };
     // A 30 s lead: what is forecast at t is for t + 30.
@@ -373,7 +372,8 @@ async fn time_totals_scale_writes_and_the_forecast_made_for_now() {
     };
     let policy = "{namespace=\"shop\",policy=\"web\"}";
     let labels = "{namespace=\"shop\",policy=\"web\",metric=\"http\"}";
-    m.set_policy("shop", "web", at(1_000, Some(Direction::Up)));
+    m.set_policy("shop", "web", at(1_000));
+    m.scale_written("shop", "web", Direction::Up);
     m.set_metric("shop", "web", "http", metric(1_000, 100.0));
     let text = server.metrics_text().await;
     for line in [
@@ -395,9 +395,9 @@ async fn time_totals_scale_writes_and_the_forecast_made_for_now() {
         "{text}"
     );
 
-    m.set_policy("shop", "web", at(1_015, None));
+    m.set_policy("shop", "web", at(1_015));
     m.set_metric("shop", "web", "http", metric(1_015, 110.0));
-    m.set_policy("shop", "web", at(1_030, None));
+    m.set_policy("shop", "web", at(1_030));
     m.set_metric("shop", "web", "http", metric(1_030, 120.0));
     let text = server.metrics_text().await;
     for line in [
@@ -417,7 +417,7 @@ async fn time_totals_scale_writes_and_the_forecast_made_for_now() {
     }
 
     // The policy went away for an hour (another replica led): the gap is not counted.
-    m.set_policy("shop", "web", at(4_630, None));
+    m.set_policy("shop", "web", at(4_630));
     let text = server.metrics_text().await;
     assert!(
         text.lines()

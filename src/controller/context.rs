@@ -21,7 +21,7 @@ use super::state::{PolicyKey, PolicyStates};
 use super::target::{self, TargetError};
 use crate::shard::WriteGate;
 use crate::telemetry::{
-    CONDITION_TYPES, Direction, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
+    CONDITION_TYPES, MetricGauges, OperatorMetrics, PolicyGauges, ReconcileResult,
 };
 
 /// What one reconcile that read its metrics leaves for the operator's metrics.
@@ -36,8 +36,6 @@ pub struct PolicyRecord<'a> {
     pub now: i64,
     /// The policy's sync period, seconds.
     pub sync_s: u64,
-    /// The scale (or HPA floor change) written, if any.
-    pub scaled: Option<Direction>,
 }
 
 /// A cache per Prometheus: the operator default and each policy override.
@@ -367,7 +365,6 @@ impl Context {
             observation,
             now,
             sync_s,
-            scaled,
         } = record;
         let condition = |type_: &str| {
             super::report::condition(&status.conditions, type_).and_then(|c| {
@@ -393,7 +390,6 @@ impl Context {
                 quantile: Some(spec.forecast.quantile),
                 at: now,
                 sync_s,
-                scaled,
             },
         );
         for (metric, observed) in status.metrics.iter().zip(&observation.observed) {
@@ -566,7 +562,6 @@ spec:
                 observation: &observation,
                 now: 1_000,
                 sync_s: 15,
-                scaled: None,
             },
         );
         let _ = ctx.backoff(namespace, name);

@@ -105,21 +105,21 @@ async fn reconcile_inner(
             .map_err(api("writing status"))?;
     }
     ctx.policies.ran(namespace, name, version);
+    if let Some(Write::Scale { from, to } | Write::HpaFloor { from, to, .. }) = &evaluation.write
+        && written
+    {
+        let direction = if to > from {
+            Direction::Up
+        } else {
+            Direction::Down
+        };
+        ctx.metrics.scale_written(namespace, name, direction);
+    }
     if let Facts::Read {
         metrics: Ok(observation),
         ..
     } = &gathered.facts
     {
-        let scaled = match &evaluation.write {
-            Some(Write::Scale { from, to } | Write::HpaFloor { from, to, .. }) if written => {
-                Some(if to > from {
-                    Direction::Up
-                } else {
-                    Direction::Down
-                })
-            }
-            _ => None,
-        };
         ctx.record_policy(
             namespace,
             name,
@@ -129,7 +129,6 @@ async fn reconcile_inner(
                 observation,
                 now,
                 sync_s: sync.as_secs(),
-                scaled,
             },
         );
     }

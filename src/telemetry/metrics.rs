@@ -78,8 +78,6 @@ pub struct PolicyGauges {
     /// The policy's sync period in seconds; a gap of more than twice it (plus a minute)
     /// between reconciles is left out of the time totals.
     pub sync_s: u64,
-    /// The scale (or HPA floor change) written by this reconcile, if any.
-    pub scaled: Option<Direction>,
 }
 
 /// The condition types exported by `prescaler_policy_condition`: every one a policy has.
@@ -569,16 +567,26 @@ impl OperatorMetrics {
         self.shortfall_seconds
             .get_or_create(labels)
             .inc_by(add.short_s);
+        // Both directions are exported from the first reconcile on, at 0 until a write.
         for direction in [Direction::Up, Direction::Down] {
-            let counter = self.scale_writes.get_or_create(&ScaleLabels {
+            let _ = self.scale_writes.get_or_create(&ScaleLabels {
                 namespace: labels.namespace.clone(),
                 policy: labels.policy.clone(),
                 direction: direction.label(),
             });
-            if gauges.scaled == Some(direction) {
-                counter.inc();
-            }
         }
+    }
+
+    /// Counts a scale (or HPA floor change) this process wrote, whatever the metrics
+    /// said: a fallback floor counts too.
+    pub fn scale_written(&self, namespace: &str, policy: &str, direction: Direction) {
+        self.scale_writes
+            .get_or_create(&ScaleLabels {
+                namespace: namespace.into(),
+                policy: policy.into(),
+                direction: direction.label(),
+            })
+            .inc();
     }
 
     /// Sets the gauges of one metric of a policy; absent or non-finite values remove their
