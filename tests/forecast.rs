@@ -242,3 +242,46 @@ fn the_default_two_weeks_of_history_learn_the_week_on_real_traffic() {
         "the weekly season is found in the default history: {periods:?}"
     );
 }
+
+#[test]
+fn an_engine_resuming_a_chosen_model_backtests_it_alone_and_chooses_in_full_later() {
+    let values = daily(6);
+    let history = Series::new(0, STEP, values[..5 * DAY].to_vec());
+    let config = EngineConfig::default();
+
+    // A new leader reads "holt-winters" from the status: that model alone is backtested.
+    let mut resumed = Engine::resuming(config.clone(), ModelKind::HoltWinters, 0.5);
+    resumed
+        .forecast(&history)
+        .expect("a clean season is forecast");
+    let selection = resumed.selection().expect("a selection").clone();
+    assert_eq!(selection.model, ModelKind::HoltWinters);
+    assert_eq!(selection.scores.len(), 1, "{:?}", selection.scores);
+    // The full choice is due half a re-choice period from now, not a whole one.
+    let now = history.end();
+    assert_eq!(
+        selection.evaluated_at + config.reselect_every as i64,
+        now + config.reselect_every as i64 / 2
+    );
+
+    // Due at once (jitter 0): the next new sample runs the full choice among every candidate.
+    let mut due = Engine::resuming(config.clone(), ModelKind::HoltWinters, 0.0);
+    due.forecast(&history).expect("a clean season is forecast");
+    let mut later = history.clone();
+    later.values.push(values[5 * DAY]);
+    due.forecast(&later).expect("one more sample");
+    let full = due.selection().expect("a selection");
+    assert_eq!(
+        full.scores.len(),
+        ModelKind::CANDIDATES.len(),
+        "{:?}",
+        full.scores
+    );
+
+    // A model that is not a candidate is no hint: the engine chooses in full from the start.
+    let mut fresh = Engine::resuming(config, ModelKind::Phpa, 0.5);
+    fresh
+        .forecast(&history)
+        .expect("a clean season is forecast");
+    assert!(fresh.selection().expect("a selection").scores.len() > 1);
+}

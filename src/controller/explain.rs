@@ -108,7 +108,19 @@ pub async fn explain(
         .unwrap_or_else(|| super::leadtime::from_spec(spec, String::new()));
     let spec = &*super::leadtime::effective(spec, Some(&lead));
     let timing = Timing::from_policy(&spec.forecast, sync_s);
-    let observation = observe(&cache, &states, namespace, name, spec, &scale, timing, now).await;
+    let observation = observe(
+        &cache,
+        &states,
+        namespace,
+        name,
+        spec,
+        &scale,
+        timing,
+        now,
+        // Explain shows the full model choice, not one read back from the status.
+        &[],
+    )
+    .await;
     let forecasts = observation
         .statuses
         .iter()

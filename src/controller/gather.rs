@@ -88,6 +88,7 @@ pub async fn gather(
                 &scale,
                 timing,
                 now,
+                policy.status.as_ref().map_or(&[], |s| s.metrics.as_slice()),
             )
             .await;
             for (ok, took) in &observation.reads {

@@ -106,6 +106,7 @@ pub async fn observe<S: MetricSource>(
     scale: &ScaleView,
     timing: Timing,
     now: i64,
+    shown_before: &[MetricStatus],
 ) -> Observation {
     let mut out = Observation::default();
     let forecast = &spec.forecast;
@@ -180,7 +181,12 @@ pub async fn observe<S: MetricSource>(
                     })
                     .filter(|(t, _)| now - t <= shown)
                     .collect();
-                let mut engine = states.take_engine(namespace, policy, &name, &config);
+                // The model the status shows, so that a new leader need not choose anew.
+                let chosen = shown_before
+                    .iter()
+                    .find(|m| m.name == name)
+                    .and_then(|m| m.model.as_deref()?.parse().ok());
+                let mut engine = states.take_engine(namespace, policy, &name, &config, chosen);
                 let (engine, result) = tokio::task::spawn_blocking(move || {
                     let result = engine.forecast(&series);
                     (engine, result)

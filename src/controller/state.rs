@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::forecast::{Engine, EngineConfig};
+use crate::forecast::{Engine, EngineConfig, ModelKind};
 use crate::policy::annotations::Hold;
 
 /// A policy as (namespace, name).
@@ -90,17 +90,23 @@ impl PolicyStates {
         })
     }
 
-    /// The metric's engine, or a new one when there is none or its settings changed.
+    /// The metric's engine, or a new one when there is none or its settings changed. A
+    /// new one starts from `chosen`, the model the policy's status shows (chosen by this or
+    /// an earlier leader), with its full re-choice spread over the re-choice period.
     pub fn take_engine(
         &self,
         namespace: &str,
         name: &str,
         metric: &str,
         config: &EngineConfig,
+        chosen: Option<ModelKind>,
     ) -> Engine {
         self.with(namespace, name, |m| match m.engines.remove(metric) {
             Some(engine) if engine.config() == config => engine,
-            _ => Engine::new(config.clone()),
+            _ => match chosen {
+                Some(model) => Engine::resuming(config.clone(), model, fastrand::f64()),
+                None => Engine::new(config.clone()),
+            },
         })
     }
 
@@ -195,14 +201,16 @@ mod tests {
     fn an_engine_survives_only_while_its_settings_do() {
         let states = PolicyStates::default();
         let config = EngineConfig::default();
-        let engine = states.take_engine("shop", "web", "http", &config);
+        let engine = states.take_engine("shop", "web", "http", &config, None);
         states.put_engine("shop", "web", "http", engine);
         let other = EngineConfig {
             history: config.history * 2,
             ..config.clone()
         };
         assert_eq!(
-            states.take_engine("shop", "web", "http", &other).config(),
+            states
+                .take_engine("shop", "web", "http", &other, None)
+                .config(),
             &other
         );
     }

@@ -44,6 +44,9 @@ pub struct Engine {
     fit: Option<Fit>,
     online: Online,
     last: Option<(i64, Result<Forecast, Unreliable>)>,
+    /// A model chosen before (by another process, read back from the policy's status) to
+    /// start from, and where in the re-choice cadence the full choice falls, 0 to 1.
+    resume: Option<(ModelKind, f64)>,
 }
 
 impl Engine {
@@ -55,6 +58,21 @@ impl Engine {
             fit: None,
             online: Online::default(),
             last: None,
+            resume: None,
+        }
+    }
+
+    /// An engine that starts from `model`, chosen before by a full backtest (a new leader
+    /// reads it from the policy's status): its first forecast backtests that model alone,
+    /// to fit and calibrate it, and the full choice among every candidate follows at
+    /// `jitter` (0 to 1) of the re-choice period, so that a fleet of engines started at
+    /// once does not choose all at once. A model that is not a candidate is ignored, as is
+    /// the hint when the policy names its model.
+    pub fn resuming(config: EngineConfig, model: ModelKind, jitter: f64) -> Self {
+        let usable = config.model.is_none() && ModelKind::CANDIDATES.contains(&model);
+        Self {
+            resume: usable.then_some((model, jitter.clamp(0.0, 1.0))),
+            ..Self::new(config)
         }
     }
 
@@ -116,7 +134,24 @@ impl Engine {
         };
         if stale {
             let previous = self.selection.take();
-            let selection = choose(&self.config, history, factor, now)?;
+            let selection = match self.resume.take() {
+                Some((model, jitter)) => {
+                    let hinted = EngineConfig {
+                        model: Some(model),
+                        ..self.config.clone()
+                    };
+                    match choose(&hinted, history, factor, now) {
+                        Ok(mut selection) => {
+                            // Due again (a full choice) after `jitter` of the period.
+                            let period = self.config.reselect_every as f64;
+                            selection.evaluated_at = now - (period * (1.0 - jitter)) as i64;
+                            selection
+                        }
+                        Err(_) => choose(&self.config, history, factor, now)?,
+                    }
+                }
+                None => choose(&self.config, history, factor, now)?,
+            };
             let same = previous
                 .as_ref()
                 .is_some_and(|p| p.model == selection.model && p.half_life == selection.half_life);
