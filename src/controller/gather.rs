@@ -93,6 +93,7 @@ pub async fn gather(
             .await;
             for (ok, took) in &observation.reads {
                 ctx.metrics.prometheus_query(*ok, *took);
+                ctx.policies.waited(namespace, &name, *took);
             }
             Ok(observation)
         }

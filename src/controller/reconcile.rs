@@ -43,7 +43,17 @@ pub async fn reconcile(
     let result = reconcile_inner(&policy, &ctx, &namespace, &name)
         .instrument(span)
         .await;
-    ctx.observe_reconcile(&namespace, &name, &result, started.elapsed());
+    let took = started.elapsed();
+    ctx.observe_reconcile(&namespace, &name, &result, took);
+    // The operator's own share, without the wait for Prometheus: what sizing depends on.
+    let prometheus = ctx.policies.wait_of(&namespace, &name);
+    tracing::debug!(
+        %namespace,
+        policy = %name,
+        took_us = took.as_micros() as u64,
+        prometheus_us = prometheus.as_micros() as u64,
+        "reconciled"
+    );
     result
 }
 

@@ -30,6 +30,8 @@ struct Memory {
     /// With `leadTimeMode: Auto`: when the pods were last looked at, the target's
     /// (replicas, observed) then, and whether a pod was still starting.
     pods_look: Option<(Instant, (i32, i32), bool)>,
+    /// Time the reconcile in progress spent waiting for Prometheus.
+    waited: Duration,
 }
 
 /// The per-policy memory of every policy seen.
@@ -50,7 +52,17 @@ impl PolicyStates {
 
     /// Enters a policy (a reconcile of it has started).
     pub fn enter(&self, namespace: &str, name: &str) {
-        self.with(namespace, name, |_| ());
+        self.with(namespace, name, |m| m.waited = Duration::ZERO);
+    }
+
+    /// Adds time the reconcile in progress waited for Prometheus.
+    pub fn waited(&self, namespace: &str, name: &str, took: Duration) {
+        self.with(namespace, name, |m| m.waited += took);
+    }
+
+    /// Time the last reconcile waited for Prometheus.
+    pub fn wait_of(&self, namespace: &str, name: &str) -> Duration {
+        self.with(namespace, name, |m| m.waited)
     }
 
     /// Counts a failed reconcile; returns the failures in a row.

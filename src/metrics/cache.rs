@@ -44,8 +44,11 @@ struct Entry {
     first: i64,
     /// One value per step; NaN where Prometheus had none. Single precision: seven
     /// significant digits are far finer than any forecast's error, and two weeks at one
-    /// sample a minute then fit in about 81 KB per series.
+    /// sample a minute then fit in about 81 KB per series. Only what Prometheus has is
+    /// held: a workload two days old keeps two days, not a window of mostly gaps.
     values: VecDeque<f32>,
+    /// The most values the window holds.
+    window: usize,
 }
 
 impl Entry {
@@ -61,7 +64,13 @@ impl Entry {
             }
             let i = ((t - self.first) / step) as usize;
             if i >= self.values.len() {
-                self.values.resize(i + 1, f32::NAN);
+                let need = i + 1;
+                if need > self.values.capacity() {
+                    // Room for some growth, never past the window.
+                    let target = (need + need / 8 + 64).min(self.window).max(need);
+                    self.values.reserve_exact(target - self.values.len());
+                }
+                self.values.resize(need, f32::NAN);
             }
             self.values[i] = v as f32;
         }
@@ -191,11 +200,16 @@ impl<S: MetricSource> HistoryCache<S> {
                 entry.put(&samples);
             } else {
                 let samples = fetch_window(source, query, start, end, step).await?;
+                // The window starts at the oldest sample Prometheus has, on the step grid.
+                let oldest = samples.iter().map(|s| s.0).filter(|t| *t >= start).min();
+                let first =
+                    oldest.map_or(start, |t| start + (t - start) / step as i64 * step as i64);
                 let mut entry = Entry {
                     query: query.to_string(),
                     step,
-                    first: start,
-                    values: VecDeque::with_capacity(points as usize + 1),
+                    first,
+                    values: VecDeque::new(),
+                    window: points as usize + 1,
                 };
                 entry.put(&samples);
                 *guard = Some(entry);
@@ -308,6 +322,8 @@ mod tests {
     struct Ramp {
         calls: AtomicU64,
         largest: AtomicU64,
+        /// No samples before this time (a young workload).
+        since: i64,
     }
 
     impl MetricSource for Ramp {
@@ -326,6 +342,7 @@ mod tests {
                     let t = start + (k * step) as i64;
                     (t, t as f64 / 60.0)
                 })
+                .filter(|(t, _)| *t >= self.since)
                 .collect())
         }
     }
@@ -387,6 +404,38 @@ mod tests {
         );
         cache.forget("shop", "web");
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_young_series_holds_the_days_it_has_not_the_whole_window() {
+        let now = 1_700_000_000;
+        let (day, week) = (86_400, 7 * 86_400);
+        let cache = HistoryCache::new(Ramp {
+            since: now - 2 * day as i64,
+            ..Ramp::default()
+        });
+        let s = cache
+            .history(&key("http"), "q", week, 60, now)
+            .await
+            .unwrap();
+        let first = (now - 2 * day as i64 + 59).div_euclid(60) * 60;
+        assert_eq!(s.start, first, "from the first sample");
+        assert_eq!(s.len() as i64, (s.end() - first) / 60, "no gaps");
+        let two_days = s.len() * 4;
+        let bytes = cache.memory_bytes();
+        assert!(
+            bytes < two_days * 5 / 4,
+            "{bytes} bytes for {two_days} of samples (a week would be {})",
+            (week / 60 + 1) * 4
+        );
+        // An hour later the series has grown by an hour, and still starts where it did.
+        let before = s.len();
+        let s = cache
+            .history(&key("http"), "q", week, 60, now + 3_600)
+            .await
+            .unwrap();
+        assert_eq!(s.len(), before + 60);
+        assert_eq!(s.start, first);
     }
 
     #[tokio::test]

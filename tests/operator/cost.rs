@@ -297,3 +297,233 @@ async fn measure_operator_cost() {
     );
     assert!(per_policy > 0.0, "more policies take more memory: {runs:?}");
 }
+
+/// What one forecasting fleet measured.
+#[derive(Debug)]
+struct Fleet {
+    policies: usize,
+    /// Cold start to every policy's status naming its model.
+    cold_s: f64,
+    /// CPU seconds of that cold start, per policy.
+    cold_cpu_ms: f64,
+    /// Steady state: cores used (CPU seconds per second).
+    cores: f64,
+    /// Median resident memory over the steady window.
+    rss: f64,
+    /// Reconcile latency without the wait for Prometheus, p50 and p99, ms.
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Range queries and API requests per policy per sync period.
+    queries_per_cycle: f64,
+    api_per_cycle: f64,
+    /// Status writes per policy per sync period.
+    status_writes_per_cycle: f64,
+    /// The leader killed: seconds until the standby has run every policy's forecast.
+    failover_s: f64,
+    /// Scale-downs the standby wrote during that failover.
+    failover_downs: u64,
+}
+
+/// The (took − Prometheus) latency of every reconcile in `log` that read metrics, in ms,
+/// and the policies they were for.
+fn reconciles(log: &str) -> Vec<(String, f64)> {
+    let field = |line: &str, key: &str| -> Option<String> {
+        let at = line.find(key)? + key.len();
+        Some(
+            line[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace())
+                .collect::<String>()
+                .trim_matches('"')
+                .to_string(),
+        )
+    };
+    log.lines()
+        .filter(|l| l.contains("reconciled") && l.contains("took_us="))
+        .filter_map(|l| {
+            let took: f64 = field(l, "took_us=")?.parse().ok()?;
+            let waited: f64 = field(l, "prometheus_us=")?.parse().ok()?;
+            // Only reconciles that read metrics (and so ran the forecast): a standby's
+            // and a too-soon one return at once.
+            (waited > 0.0).then(|| {
+                (
+                    field(l, "policy=").unwrap_or_default(),
+                    (took - waited) / 1000.0,
+                )
+            })
+        })
+        .collect()
+}
+
+fn percentile(mut xs: Vec<f64>, p: f64) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    xs[((xs.len() - 1) as f64 * p).round() as usize]
+}
+
+fn down_writes(port: u16) -> u64 {
+    let (_, text) = crate::support::prometheus::http_get(port, "/metrics").expect("/metrics");
+    text.lines()
+        .filter(|l| {
+            l.starts_with("prescaler_scale_writes_total{") && l.contains("direction=\"down\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+async fn fleet(prometheus: &PrometheusServer, n: usize) -> Fleet {
+    use crate::support::operator::elect;
+    let ticks = clock_ticks();
+    let trace = TraceRate::load(&nasa());
+    let emu = Emulator::start().await;
+    install_crd(&emu).await;
+    let current = (trace.mean(AT - 120, AT) / PER_REPLICA).ceil() as i32;
+    let query = r#"sum(rate(http_requests_total{job="web"}[2m]))"#;
+    let names: Vec<String> = (0..n).map(|i| format!("web-{i:05}")).collect();
+    for name in &names {
+        seed_deployment(&emu, name, current);
+        let mut p = policy(name, name, "Auto", query, PER_REPLICA);
+        p["spec"]["syncPeriod"] = json!(format!("{SYNC_S}s"));
+        p["spec"]["forecast"] = json!({
+            "history": "7d", "step": "1m", "leadTime": "2m", "horizon": "10m", "minHistory": "1d"
+        });
+        seed_policy(&emu, p);
+    }
+    let proxy = RecordingProxy::start(&prometheus.url());
+    let leader = Operator::start(&emu, &proxy.url(), "fleet-a", &elect("fleet-a"));
+    let pid = leader.pid().expect("running");
+    let started = Instant::now();
+    let forecasting =
+        |name: &str| stored(&emu, name).is_some_and(|p| p["status"]["model"].is_string());
+    let mut pending: Vec<&String> = names.iter().collect();
+    while !pending.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(1800),
+            "{} of {n} policies without a forecast after 30 min",
+            pending.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        pending.retain(|name| !forecasting(name));
+    }
+    let cold_s = started.elapsed().as_secs_f64();
+    let (_, cold_cpu) = sample_proc(pid, ticks);
+    // The standby starts once the leader is warm, as after a rollout.
+    let standby = Operator::start(&emu, &proxy.url(), "fleet-b", &elect("fleet-b"));
+    let standby_port = standby.telemetry_port(Duration::from_secs(60)).await;
+    // Let the start-up burst settle for a sync period, then sample four.
+    tokio::time::sleep(Duration::from_secs(SYNC_S)).await;
+    let log_from = leader.logs().len();
+    let (_, cpu0) = sample_proc(pid, ticks);
+    let (q0, a0, s0) = (
+        proxy.count(RANGE),
+        emu.count_requests("*", "/"),
+        emu.count_requests("PATCH", "/status"),
+    );
+    let t0 = Instant::now();
+    let mut rss = Vec::new();
+    while t0.elapsed() < WINDOW {
+        rss.push(sample_proc(pid, ticks).0 as f64);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let (_, cpu1) = sample_proc(pid, ticks);
+    let wall = t0.elapsed().as_secs_f64();
+    let cycles = wall / SYNC_S as f64;
+    let per_cycle = |d: usize| d as f64 / (n as f64 * cycles);
+    let queries_per_cycle = per_cycle(proxy.count(RANGE) - q0);
+    let api_per_cycle = per_cycle(emu.count_requests("*", "/") - a0);
+    let status_writes_per_cycle = per_cycle(emu.count_requests("PATCH", "/status") - s0);
+    let latencies: Vec<f64> = reconciles(&leader.logs()[log_from..])
+        .into_iter()
+        .map(|(_, ms)| ms)
+        .collect();
+
+    // Failover: the leader dies without releasing its Lease.
+    let downs_before = down_writes(standby_port);
+    let mut leader = leader;
+    leader.kill();
+    let killed = Instant::now();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut read_to = 0;
+    while seen.len() < n {
+        assert!(
+            killed.elapsed() < Duration::from_secs(1800),
+            "{} of {n} policies not forecast by the standby after 30 min",
+            n - seen.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let log = standby.logs();
+        for (policy, _) in reconciles(&log[read_to..]) {
+            seen.insert(policy);
+        }
+        read_to = log.len();
+    }
+    let failover_s = killed.elapsed().as_secs_f64();
+    let failover_downs = down_writes(standby_port) - downs_before;
+    Fleet {
+        policies: n,
+        cold_s,
+        cold_cpu_ms: cold_cpu * 1000.0 / n as f64,
+        cores: (cpu1 - cpu0) / wall,
+        rss: median(rss),
+        p50_ms: percentile(latencies.clone(), 0.5),
+        p99_ms: percentile(latencies, 0.99),
+        queries_per_cycle,
+        api_per_cycle,
+        status_writes_per_cycle,
+        failover_s,
+        failover_downs,
+    }
+}
+
+/// Forecasting fleets of 100, 1,000 and 10,000 policies (`PRESCALER_FLEET` overrides, e.g.
+/// `100,1000`) on one leader with a standby: the cold start, the steady state, and a
+/// failover. All policies are forecasting (`minHistory` 1 day of the 2 Prometheus holds).
+///
+/// `cargo test --release --test operator -- --ignored --nocapture measure_fleet`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement; run with --release -- --ignored --nocapture"]
+async fn measure_fleet() {
+    let mut series =
+        Series::new("http_requests_total", &[("job", "web")], &nasa(), AT).history(2 * DAY + 3600);
+    series.sample_every = 60;
+    let prometheus = PrometheusServer::start(vec![series]);
+    prometheus.wait_until_scraped();
+    let sizes: Vec<usize> = std::env::var("PRESCALER_FLEET")
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![100, 1_000, 10_000]);
+    let mut runs = Vec::new();
+    for n in sizes {
+        let run = fleet(&prometheus, n).await;
+        eprintln!("{run:?}");
+        assert_eq!(
+            run.failover_downs, 0,
+            "no policy scaled down during the failover: {run:?}"
+        );
+        runs.push(run);
+    }
+    let mb = |b: f64| b / 1_048_576.0;
+    println!(
+        "\n| forecasting policies | cold start: all forecasting after | CPU per cold first reconcile | steady cores | RSS | reconcile p50 / p99 without Prometheus | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | failover: all forecasting after | scale-downs during failover |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &runs {
+        println!(
+            "| {} | {:.1} s | {:.0} ms | {:.3} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.1} s | {} |",
+            r.policies,
+            r.cold_s,
+            r.cold_cpu_ms,
+            r.cores,
+            mb(r.rss),
+            r.p50_ms,
+            r.p99_ms,
+            r.queries_per_cycle,
+            r.api_per_cycle,
+            r.status_writes_per_cycle,
+            r.failover_s,
+            r.failover_downs,
+        );
+    }
+}
