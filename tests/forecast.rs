@@ -178,6 +178,10 @@ fn a_metric_no_model_forecasts_better_than_its_last_value_is_left_to_reacting() 
         Err(Unreliable::NoSkill { ratio, .. }) => assert!(ratio >= 1.0, "{ratio}"),
         other => panic!("a random walk has no forecast worth using: {other:?}"),
     }
+    // What the model said is still there to show, starting now.
+    let gated = engine.gated().expect("the gated forecast");
+    assert_eq!(gated.start, series.end());
+    assert!(!gated.point.is_empty());
 }
 
 #[test]
@@ -191,6 +195,7 @@ fn the_forecast_follows_each_new_sample_without_choosing_the_model_again() {
     let first = engine
         .forecast(&history)
         .expect("a clean season is forecast");
+    assert!(engine.gated().is_none(), "a forecast in use is not gated");
     let chosen_at = engine.selection().map(|s| s.evaluated_at);
     assert_eq!(
         engine.forecast(&history),

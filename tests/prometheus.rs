@@ -741,8 +741,24 @@ fn explain_shows_the_reads_forecast_and_decision_for_a_policy_file() {
     let path = forecast["path"].as_array().expect("a forecast path");
     let recent = forecast["recent"].as_array().expect("recent history");
     assert!(recent.len() >= 50, "an hour of history: {forecast}");
-    let now = report["status"]["metrics"][0]["expectedPeakTime"].is_string();
-    assert!(now, "{report}");
+    // A forecast the plan uses has its peak in status; one the skill gate closed is still
+    // shown, marked as not used, and the condition says why.
+    let used = forecast["used"].as_bool().expect("used");
+    let peak = report["status"]["metrics"][0]["expectedPeakTime"].is_string();
+    assert_eq!(peak, used, "{report}");
+    if !used {
+        let reliable = report["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "ForecastReliable")
+            .expect("ForecastReliable");
+        assert_eq!(reliable["status"], "False", "{report}");
+        assert!(
+            ["NoSkill", "ErrorTooHigh"].contains(&reliable["reason"].as_str().unwrap()),
+            "{report}"
+        );
+    }
     // 2m lead + 10m horizon at 1m steps.
     assert!(path.len() >= 12, "{forecast}");
     assert!(

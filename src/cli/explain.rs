@@ -263,6 +263,16 @@ fn write_text(
                 spec.forecast.quantile,
                 opt(m.predicted_replicas)
             )?,
+            _ if e
+                .forecasts
+                .iter()
+                .any(|f| f.metric == m.name && !f.path.is_empty()) =>
+            {
+                writeln!(
+                    out,
+                    "  forecast  not used (ForecastReliable=False); the model said:"
+                )?
+            }
             _ => writeln!(out, "  forecast  none")?,
         }
         if let Some(f) = e.forecasts.iter().find(|f| f.metric == m.name) {

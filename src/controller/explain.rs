@@ -46,6 +46,9 @@ pub struct MetricForecast {
     pub recent: Vec<(i64, f64)>,
     /// The forecast: (unix time, point, provisioned quantile).
     pub path: Vec<(i64, f64, Option<f64>)>,
+    /// Whether the plan used it; `false` when the model's error or rolling skill closed
+    /// the gate (`ForecastReliable=False`) and the path only shows what it said.
+    pub used: bool,
 }
 
 /// The target's replicas and pod selector, as its `/scale` gives them.
@@ -133,6 +136,7 @@ pub async fn explain(
             quantile: spec.forecast.quantile,
             recent: observed.recent.clone(),
             path: observed.path.clone(),
+            used: observed.peak.is_some(),
         })
         .collect();
     let facts = Facts::Read {

@@ -50,6 +50,8 @@ pub struct Observed {
     /// The last hour of history (at least leadTime + horizon), as (time, value).
     pub recent: Vec<(i64, f64)>,
     /// The forecast up to now + leadTime + horizon: (time, point, provisioned quantile).
+    /// Also a forecast the plan did not use (`ForecastReliable=False`): then
+    /// `peak` and `forecast_at_lead` stay empty.
     pub path: Vec<(i64, f64, Option<f64>)>,
 }
 
@@ -218,6 +220,10 @@ pub async fn observe<S: MetricSource>(
                         &mut observed,
                     ),
                     Err(why) => {
+                        // What the model said, for `explain`; the plan does not use it.
+                        if let Some(f) = engine.gated() {
+                            observed.path = path(f, forecast.quantile, now + lead + horizon);
+                        }
                         out.forecast_problem
                             .get_or_insert(forecast_problem(&name, &why));
                     }
@@ -236,6 +242,21 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// The forecast up to `to`: (time, point, the provisioned quantile).
+fn path(f: &Forecast, quantile: f64, to: i64) -> Vec<(i64, f64, Option<f64>)> {
+    let upper = f.quantile(quantile);
+    (0..f.point.len())
+        .take_while(|&i| f.time_at(i) <= to)
+        .map(|i| {
+            (
+                f.time_at(i),
+                f.point[i],
+                upper.and_then(|q| q.get(i)).copied(),
+            )
+        })
+        .collect()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn use_forecast(
     f: &Forecast,
@@ -251,17 +272,7 @@ fn use_forecast(
         observed.forecast_at_lead = Some(f.point[i]);
         observed.upper_at_lead = f.quantile(quantile).and_then(|q| q.get(i)).copied();
     }
-    let upper = f.quantile(quantile);
-    observed.path = (0..f.point.len())
-        .take_while(|&i| f.time_at(i) <= to)
-        .map(|i| {
-            (
-                f.time_at(i),
-                f.point[i],
-                upper.and_then(|q| q.get(i)).copied(),
-            )
-        })
-        .collect();
+    observed.path = path(f, quantile, to);
     if let Some(peak) = f.peak(quantile, from, to) {
         status.expected_peak = Some(round3(peak.value));
         status.expected_peak_time = Some(time(peak.time));

@@ -44,6 +44,9 @@ pub struct Engine {
     fit: Option<Fit>,
     online: Online,
     last: Option<(i64, Result<Forecast, Unreliable>)>,
+    /// The forecast the last call computed but did not pass, because its error or its
+    /// rolling skill closed the gate: shown to a user asking why, never planned on.
+    gated: Option<Forecast>,
     /// A model chosen before (by another process, read back from the policy's status) to
     /// start from, and where in the re-choice cadence the full choice falls, 0 to 1.
     resume: Option<(ModelKind, f64)>,
@@ -58,6 +61,7 @@ impl Engine {
             fit: None,
             online: Online::default(),
             last: None,
+            gated: None,
             resume: None,
         }
     }
@@ -101,6 +105,12 @@ impl Engine {
         self.online.skill()
     }
 
+    /// The forecast behind the last [`Engine::forecast`] call's [`Unreliable::ErrorTooHigh`]
+    /// or [`Unreliable::NoSkill`]: what the model said, though the plan may not use it.
+    pub fn gated(&self) -> Option<&Forecast> {
+        self.gated.as_ref()
+    }
+
     /// Forecasts `config.horizon` seconds beyond the end of `history` (which ends "now").
     pub fn forecast(&mut self, history: &Series) -> Result<Forecast, Unreliable> {
         let keep = (self.config.history / history.step.max(1)) as usize;
@@ -110,6 +120,7 @@ impl Engine {
             return result.clone();
         }
         let history = history.tail(keep.max(1));
+        self.gated = None;
         let result = self.compute(&history);
         self.last = Some((history.end(), result.clone()));
         result
@@ -210,28 +221,36 @@ impl Engine {
             let (last, scale) = (tracker.last(), tracker.scale());
             self.online.remember(now, bands, last, scale);
         }
-        if selection.mase > self.config.max_error {
-            return Err(Unreliable::ErrorTooHigh {
-                model: selection.model.name(),
-                mase: selection.mase,
-                threshold: self.config.max_error,
-            });
-        }
-        let skill = self.online.skill().unwrap_or(1.0);
-        if skill >= self.config.max_loss_ratio {
-            return Err(Unreliable::NoSkill {
-                model: selection.model.name(),
-                ratio: skill,
-                threshold: self.config.max_loss_ratio,
-                reach_s: self.config.plan_reach,
-            });
-        }
-        Ok(Forecast {
+        let forecast = Forecast {
             start: now,
             step,
             point,
             quantiles,
-        })
+        };
+        let skill = self.online.skill().unwrap_or(1.0);
+        let gate = if selection.mase > self.config.max_error {
+            Some(Unreliable::ErrorTooHigh {
+                model: selection.model.name(),
+                mase: selection.mase,
+                threshold: self.config.max_error,
+            })
+        } else if skill >= self.config.max_loss_ratio {
+            Some(Unreliable::NoSkill {
+                model: selection.model.name(),
+                ratio: skill,
+                threshold: self.config.max_loss_ratio,
+                reach_s: self.config.plan_reach,
+            })
+        } else {
+            None
+        };
+        match gate {
+            Some(why) => {
+                self.gated = Some(forecast);
+                Err(why)
+            }
+            None => Ok(forecast),
+        }
     }
 
     /// Brings the fit up to `now`: consumes new samples, or fits again when the fit is due,
