@@ -111,4 +111,12 @@ async fn readyz_turns_ready_once_the_policy_watch_has_synced() {
         "{}",
         op.logs()
     );
+    // Written to a file, not a terminal: plain `key=value` lines a log collector can read,
+    // without colour codes.
+    let logs = op.logs();
+    assert!(!logs.contains('\u{1b}'), "colour codes in {logs}");
+    assert!(
+        logs.contains("telemetry listening addr=127.0.0.1:"),
+        "{logs}"
+    );
 }
