@@ -86,7 +86,8 @@ async fn reconcile_inner(
         });
     }
     let now = unix_now();
-    let before = policy.status.clone().unwrap_or_default();
+    let stored = policy.status.clone().unwrap_or_default();
+    let before = ctx.policies.before(namespace, name, &stored, now);
     // The plan runs on the lead time learned so far (leadTimeMode Auto).
     let spec = leadtime::effective(&policy.spec, before.lead_time.as_ref());
     let timing = plan::Timing::from_policy(&spec.forecast, sync.as_secs());
@@ -99,7 +100,15 @@ async fn reconcile_inner(
         return Ok(Action::requeue(sync));
     }
     let status = &evaluation.status;
-    if *status != before {
+    if super::report::only_refreshed(&stored, status) {
+        // Only the newest recommendation's time moved: kept here, written with the next
+        // change a user can see, or once the stored time lags by the refresh bound.
+        let held = (
+            stored.recommendations.clone(),
+            status.recommendations.clone(),
+        );
+        ctx.policies.settle(namespace, name, Some(held));
+    } else if *status != stored {
         let policies: Api<ScalingPolicy> = Api::namespaced(ctx.client.clone(), namespace);
         let patch = serde_json::json!({ "status": status });
         policies
@@ -113,6 +122,9 @@ async fn reconcile_inner(
             )
             .await
             .map_err(api("writing status"))?;
+        ctx.policies.settle(namespace, name, None);
+    } else {
+        ctx.policies.settle(namespace, name, None);
     }
     ctx.policies.ran(namespace, name, version);
     if let Some(Write::Scale { from, to } | Write::HpaFloor { from, to, .. }) = &evaluation.write

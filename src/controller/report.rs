@@ -86,6 +86,43 @@ pub fn store_plan_state(status: &mut ScalingPolicyStatus, state: &PlanState) {
         .collect();
 }
 
+/// How far a stored recommendation's time may lag the leader's own before status is
+/// written for that alone. The newest recommendation's time moves on every reconcile; a
+/// write for it alone would patch every policy every sync period, so the leader keeps the
+/// exact times in memory and the stored ones may be up to this much older.
+pub const RECOMMENDATION_REFRESH_S: i64 = 60;
+
+/// Whether `new` differs from `stored` only in recommendation times that moved forward by
+/// less than [`RECOMMENDATION_REFRESH_S`]: the same counts in the same order, and nothing
+/// else changed. Such a status is not written.
+pub fn only_refreshed(stored: &ScalingPolicyStatus, new: &ScalingPolicyStatus) -> bool {
+    let (a, b) = (&stored.recommendations, &new.recommendations);
+    let close = a.len() == b.len()
+        && a.iter().zip(b).all(|(s, n)| {
+            let lag = unix(&n.time) - unix(&s.time);
+            s.replicas == n.replicas && (0..RECOMMENDATION_REFRESH_S).contains(&lag)
+        });
+    close && {
+        let strip = |s: &ScalingPolicyStatus| ScalingPolicyStatus {
+            recommendations: Vec::new(),
+            ..s.clone()
+        };
+        strip(stored) == strip(new)
+    }
+}
+
+/// A status read from the API by a leader with no memory of its own of the policy (after a
+/// start or a failover): a recommendation's real time may be up to
+/// [`RECOMMENDATION_REFRESH_S`] later than stored, so each counts as that much later (never
+/// past `now`). A stabilization window then holds it at most that much longer, never
+/// shorter: a new leader does not scale down early.
+pub fn assume_refreshed(status: &mut ScalingPolicyStatus, now: i64) {
+    for r in &mut status.recommendations {
+        let at = unix(&r.time);
+        r.time = time((at + RECOMMENDATION_REFRESH_S).min(now.max(at)));
+    }
+}
+
 /// One condition as prescaler wants it now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted<'a> {
@@ -158,6 +195,56 @@ mod tests {
         set_condition(&mut conditions, wanted(false, "B"), Some(2), 300);
         assert_eq!(unix(&conditions[0].last_transition_time), 300);
         assert_eq!(conditions.len(), 1);
+    }
+
+    fn with_recommendations(recs: &[(i64, i32)]) -> ScalingPolicyStatus {
+        ScalingPolicyStatus {
+            desired_replicas: Some(5),
+            recommendations: recs
+                .iter()
+                .map(|&(t, replicas)| Recommendation {
+                    time: time(t),
+                    replicas,
+                })
+                .collect(),
+            ..ScalingPolicyStatus::default()
+        }
+    }
+
+    #[test]
+    fn a_newer_time_for_the_same_recommendations_waits_up_to_the_refresh_bound() {
+        let stored = with_recommendations(&[(1_000, 7), (1_100, 5)]);
+        let later = |t| with_recommendations(&[(1_000, 7), (t, 5)]);
+        assert!(only_refreshed(&stored, &later(1_115)));
+        assert!(only_refreshed(&stored, &later(1_159)));
+        assert!(
+            !only_refreshed(&stored, &later(1_160)),
+            "stored times lag by less than the bound"
+        );
+        // A count that is newest again, a new count, or any other change is written.
+        let reordered = with_recommendations(&[(1_100, 5), (1_115, 7)]);
+        assert!(!only_refreshed(&stored, &reordered));
+        let new_count = with_recommendations(&[(1_000, 7), (1_100, 5), (1_115, 6)]);
+        assert!(!only_refreshed(&stored, &new_count));
+        let mut desired = later(1_115);
+        desired.desired_replicas = Some(6);
+        assert!(!only_refreshed(&stored, &desired));
+    }
+
+    #[test]
+    fn a_new_leader_counts_stored_recommendations_as_late_as_they_may_really_be() {
+        let mut status = with_recommendations(&[(1_000, 7), (1_100, 5)]);
+        assume_refreshed(&mut status, 1_130);
+        assert_recs(&status, &[(1_060, 7), (1_130, 5)]);
+    }
+
+    fn assert_recs(status: &ScalingPolicyStatus, expected: &[(i64, i32)]) {
+        let got: Vec<(i64, i32)> = status
+            .recommendations
+            .iter()
+            .map(|r| (unix(&r.time), r.replicas))
+            .collect();
+        assert_eq!(got, expected);
     }
 
     #[test]

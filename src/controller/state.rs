@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::forecast::{Engine, EngineConfig, ModelKind};
 use crate::policy::annotations::Hold;
+use crate::policy::{Recommendation, ScalingPolicyStatus};
 
 /// A policy as (namespace, name).
 pub type PolicyKey = (String, String);
@@ -32,12 +34,31 @@ struct Memory {
     pods_look: Option<(Instant, (i32, i32), bool)>,
     /// Time the reconcile in progress spent waiting for Prometheus.
     waited: Duration,
+    /// The leadership term of the last reconcile that settled its status (0: none).
+    term: u64,
+    /// Recommendations not written because only their times moved: (those stored, the
+    /// exact ones), used while the stored ones stay the same. Nothing else of such a status
+    /// differs from the stored one.
+    held: Option<Held>,
 }
 
+/// Recommendations held back: (as stored, as they are).
+pub type Held = (Vec<Recommendation>, Vec<Recommendation>);
+
 /// The per-policy memory of every policy seen.
-#[derive(Default)]
 pub struct PolicyStates {
     map: Mutex<HashMap<PolicyKey, Memory>>,
+    /// Counts the times this process became the leader, from 1.
+    term: AtomicU64,
+}
+
+impl Default for PolicyStates {
+    fn default() -> Self {
+        Self {
+            map: Mutex::default(),
+            term: AtomicU64::new(1),
+        }
+    }
 }
 
 fn key(namespace: &str, name: &str) -> PolicyKey {
@@ -48,6 +69,51 @@ impl PolicyStates {
     fn with<T>(&self, namespace: &str, name: &str, f: impl FnOnce(&mut Memory) -> T) -> T {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         f(map.entry(key(namespace, name)).or_default())
+    }
+
+    /// This process became the leader again: what it remembers of statuses may be older
+    /// than what another leader stored meanwhile.
+    pub fn new_term(&self) {
+        self.term.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The status a reconcile starts from: the exact one this leader holds when `stored`
+    /// is still what it was computed from, else `stored` — as a new leader reads it, with
+    /// recommendations counted as late as they may be (see
+    /// [`super::report::assume_refreshed`]).
+    pub fn before(
+        &self,
+        namespace: &str,
+        name: &str,
+        stored: &ScalingPolicyStatus,
+        now: i64,
+    ) -> ScalingPolicyStatus {
+        let term = self.term.load(Ordering::SeqCst);
+        self.with(namespace, name, |m| {
+            if m.term != term {
+                let mut status = stored.clone();
+                super::report::assume_refreshed(&mut status, now);
+                return status;
+            }
+            match &m.held {
+                Some((seen, exact)) if *seen == stored.recommendations => ScalingPolicyStatus {
+                    recommendations: exact.clone(),
+                    ..stored.clone()
+                },
+                _ => stored.clone(),
+            }
+        })
+    }
+
+    /// The reconcile settled the status: written (`held` is `None`), or not, because only
+    /// recommendation times moved: `held` is then (the stored recommendations, the exact
+    /// ones).
+    pub fn settle(&self, namespace: &str, name: &str, held: Option<Held>) {
+        let term = self.term.load(Ordering::SeqCst);
+        self.with(namespace, name, |m| {
+            m.term = term;
+            m.held = held;
+        });
     }
 
     /// Enters a policy (a reconcile of it has started).
@@ -207,6 +273,51 @@ mod tests {
             None,
             "so is a pause"
         );
+    }
+
+    fn recs(list: &[(i64, i32)]) -> Vec<Recommendation> {
+        list.iter()
+            .map(|&(t, replicas)| Recommendation {
+                time: crate::controller::report::time(t),
+                replicas,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn held_recommendations_stand_in_for_the_stored_ones_within_a_term() {
+        let states = PolicyStates::default();
+        let stored = ScalingPolicyStatus {
+            desired_replicas: Some(5),
+            recommendations: recs(&[(1_000, 7), (1_100, 5)]),
+            ..ScalingPolicyStatus::default()
+        };
+        // The first reconcile of a term reads the stored times as late as they may be.
+        let first = states.before("shop", "web", &stored, 1_120);
+        assert_eq!(first.recommendations, recs(&[(1_060, 7), (1_120, 5)]));
+        // A write settles the term; the stored status is then taken as it is.
+        states.settle("shop", "web", None);
+        assert_eq!(states.before("shop", "web", &stored, 1_130), stored);
+        // A held-back refresh stands in while the stored recommendations stay the same ...
+        let exact = recs(&[(1_000, 7), (1_130, 5)]);
+        states.settle(
+            "shop",
+            "web",
+            Some((stored.recommendations.clone(), exact.clone())),
+        );
+        let before = states.before("shop", "web", &stored, 1_145);
+        assert_eq!(before.recommendations, exact);
+        assert_eq!(before.desired_replicas, Some(5));
+        // ... not once someone else stored others ...
+        let other = ScalingPolicyStatus {
+            recommendations: recs(&[(1_140, 6)]),
+            ..stored.clone()
+        };
+        assert_eq!(states.before("shop", "web", &other, 1_145), other);
+        // ... nor in a new term, which reads the stored ones as a new leader does.
+        states.new_term();
+        let again = states.before("shop", "web", &stored, 1_145);
+        assert_eq!(again.recommendations, recs(&[(1_060, 7), (1_145, 5)]));
     }
 
     #[test]
