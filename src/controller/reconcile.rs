@@ -110,7 +110,14 @@ async fn reconcile_inner(
         ctx.policies.settle(namespace, name, Some(held));
     } else if *status != stored {
         let policies: Api<ScalingPolicy> = Api::namespaced(ctx.client.clone(), namespace);
-        let patch = serde_json::json!({ "status": status });
+        // Only what changed, with `null` for what was removed: a merge patch of the whole
+        // status could not clear a field.
+        let patch = match (serde_json::to_value(&stored), serde_json::to_value(status)) {
+            (Ok(old), Ok(new)) => {
+                serde_json::json!({ "status": super::report::merge_patch(&old, &new) })
+            }
+            _ => serde_json::json!({ "status": status }),
+        };
         policies
             .patch_status(
                 name,

@@ -123,6 +123,36 @@ pub fn assume_refreshed(status: &mut ScalingPolicyStatus, now: i64) {
     }
 }
 
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`: changed values, and `null`
+/// for every key `new` no longer has. A status serialised as it is cannot remove anything
+/// (an absent key leaves the stored one in place), so a field that became empty — a
+/// `predictedReplicas` once the forecast drops out, the last expired `scaleEvents` — would
+/// stay stored as it was.
+pub fn merge_patch(old: &serde_json::Value, new: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{Map, Value};
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut patch = Map::new();
+            for (key, value) in new {
+                match old.get(key) {
+                    Some(before) if before == value => {}
+                    Some(before) => {
+                        patch.insert(key.clone(), merge_patch(before, value));
+                    }
+                    None => {
+                        patch.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            for key in old.keys().filter(|k| !new.contains_key(*k)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}
+
 /// One condition as prescaler wants it now.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wanted<'a> {
@@ -195,6 +225,52 @@ mod tests {
         set_condition(&mut conditions, wanted(false, "B"), Some(2), 300);
         assert_eq!(unix(&conditions[0].last_transition_time), 300);
         assert_eq!(conditions.len(), 1);
+    }
+
+    #[test]
+    fn the_status_patch_removes_what_the_new_status_no_longer_has() {
+        use serde_json::json;
+        let old = json!({
+            "desiredReplicas": 5, "predictedReplicas": 7,
+            "scaleEvents": [{"time": "t", "change": 2}],
+            "leadTime": {"value": "2m", "source": "Pods", "message": "m"},
+            "metrics": [{"name": "http", "expectedPeak": 1.0}]
+        });
+        let new = json!({
+            "desiredReplicas": 6,
+            "leadTime": {"value": "2m", "source": "Spec"},
+            "metrics": [{"name": "http"}]
+        });
+        let patch = merge_patch(&old, &new);
+        assert_eq!(
+            patch,
+            json!({
+                "desiredReplicas": 6, "predictedReplicas": null, "scaleEvents": null,
+                "leadTime": {"source": "Spec", "message": null},
+                "metrics": [{"name": "http"}]
+            })
+        );
+        // Applied as the API server applies a merge patch, it gives the new status.
+        let mut applied = old.clone();
+        json_merge(&mut applied, &patch);
+        assert_eq!(applied, new);
+        assert_eq!(merge_patch(&new, &new), json!({}), "nothing to change");
+    }
+
+    /// RFC 7386, as the API server applies it.
+    fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+        match (target.as_object_mut(), patch.as_object()) {
+            (Some(t), Some(p)) => {
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        json_merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                    }
+                }
+            }
+            _ => *target = patch.clone(),
+        }
     }
 
     fn with_recommendations(recs: &[(i64, i32)]) -> ScalingPolicyStatus {
