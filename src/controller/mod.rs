@@ -297,6 +297,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
             janitor_ctx.forget_policies_except(&live);
             janitor_ctx.restore_orphaned_floors(&live).await;
             janitor_ctx.record_cache_bytes();
+            crate::telemetry::release_free_memory();
         }
     });
     tracing::info!(%identity, namespace = args.namespace.as_deref().unwrap_or("(all)"), "prescaler operator starting");

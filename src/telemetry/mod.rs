@@ -40,3 +40,17 @@ pub fn init_logging(format: LogFormat) -> crate::Result<()> {
     };
     result.map_err(crate::Error::Logging)
 }
+
+/// Gives the heap's free pages back to the system. glibc's allocator keeps what a burst of
+/// work freed (a fleet's first forecasts, each with a model-choice backtest, run on many
+/// threads and so in many arenas) as free space in its arenas, and the operator's resident
+/// memory would stay at the burst's peak; `malloc_trim` returns it, so resident memory
+/// follows what the operator holds. Called once a minute; a no-op on other allocators.
+pub fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it takes no pointer
+    // and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
