@@ -304,6 +304,8 @@ async fn measure_operator_cost() {
 #[derive(Debug)]
 struct Fleet {
     policies: usize,
+    /// The cold start was a restart on statuses that name their model (else a fresh fleet).
+    restart: bool,
     /// Cold start to every policy's status naming its model.
     cold_s: f64,
     /// CPU seconds of that cold start, per policy.
@@ -423,7 +425,7 @@ fn down_writes(port: u16) -> u64 {
         .sum::<f64>() as u64
 }
 
-async fn fleet(prometheus: &PrometheusServer, n: usize) -> Fleet {
+async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet {
     use crate::support::operator::elect;
     let ticks = clock_ticks();
     let trace = TraceRate::load(&nasa());
@@ -439,6 +441,12 @@ async fn fleet(prometheus: &PrometheusServer, n: usize) -> Fleet {
         p["spec"]["forecast"] = json!({
             "history": "7d", "step": "1m", "leadTime": "2m", "horizon": "10m", "minHistory": "1d"
         });
+        if restart {
+            // The operator restarted on a fleet that forecasts already: each status names
+            // the model a full choice makes on this history (every policy of a fresh fleet
+            // chooses Holt-Winters here).
+            p["status"] = json!({"metrics": [{"name": "http", "model": "holt-winters"}]});
+        }
         seed_policy(&emu, p);
     }
     let proxy = RecordingProxy::start(&prometheus.url());
@@ -552,6 +560,7 @@ async fn fleet(prometheus: &PrometheusServer, n: usize) -> Fleet {
     let failover_downs = down_writes(standby_port) - downs_before;
     Fleet {
         policies: n,
+        restart,
         cold_s,
         cold_cpu_ms: cold_cpu * 1000.0 / n as f64,
         cores: (cpu1 - cpu0) / wall,
@@ -585,9 +594,12 @@ async fn measure_fleet() {
         .ok()
         .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![100, 1_000, 10_000]);
+    // `PRESCALER_FLEET_RESTART=1`: the cold start is a restart on a fleet whose statuses
+    // name their models, as after an upgrade, instead of a fresh install.
+    let restart = std::env::var("PRESCALER_FLEET_RESTART").is_ok_and(|v| v == "1");
     let mut runs = Vec::new();
     for n in sizes {
-        let run = fleet(&prometheus, n).await;
+        let run = fleet(&prometheus, n, restart).await;
         eprintln!("{run:?}");
         assert_eq!(
             run.failover_early_downs, 0,
@@ -597,13 +609,14 @@ async fn measure_fleet() {
     }
     let mb = |b: f64| b / 1_048_576.0;
     println!(
-        "\n| forecasting policies | cold start: all forecasting after | CPU per cold first reconcile | steady cores | RSS | reconcile p50 / p99 without Prometheus | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | steady scale-downs per policy-hour | failover: all forecasting after | scale-downs during failover (below the window's hold) |"
+        "\n| forecasting policies | cold start | all forecasting after | CPU per cold first reconcile | steady cores | RSS | reconcile p50 / p99 without Prometheus | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | steady scale-downs per policy-hour | failover: all forecasting after | scale-downs during failover (below the window's hold) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &runs {
         println!(
-            "| {} | {:.1} s | {:.0} ms | {:.3} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} s | {} ({}) |",
+            "| {} | {} | {:.1} s | {:.0} ms | {:.3} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} s | {} ({}) |",
             r.policies,
+            if r.restart { "restart" } else { "fresh" },
             r.cold_s,
             r.cold_cpu_ms,
             r.cores,
