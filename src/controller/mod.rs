@@ -168,32 +168,25 @@ async fn stopped(mut flag: tokio::sync::watch::Receiver<bool>) {
 /// A stream that ticks each time this process becomes the leader and is cleared to write
 /// (or a shard of another count lets go of policies), so that it reconciles every policy
 /// at once instead of waiting for their next sync.
-fn on_becoming_leader(
-    gate: WriteGate,
-    metrics: Arc<OperatorMetrics>,
-    ctx: Arc<Context>,
-) -> impl futures::Stream<Item = ()> {
+fn on_becoming_leader(gate: WriteGate, ctx: Arc<Context>) -> impl futures::Stream<Item = ()> {
     let leads = gate.leads();
-    metrics.set_leader(leads);
-    futures::stream::unfold(
-        (gate, metrics, ctx, leads),
-        |(mut gate, metrics, ctx, mut was)| async move {
-            loop {
-                let leads = gate.changed().await;
-                metrics.set_leader(leads);
-                if leads {
-                    // Another leader may have written statuses since this one last led.
-                    ctx.policies.new_term();
-                    tracing::info!(shard = %gate.shard(), "leading and cleared to write; reconciling every policy");
-                    return Some(((), (gate, metrics, ctx, true)));
-                }
-                if was {
-                    tracing::warn!("lost leadership; writes stopped");
-                }
-                was = false;
+    ctx.metrics.set_leader(leads);
+    futures::stream::unfold((gate, ctx, leads), |(mut gate, ctx, mut was)| async move {
+        loop {
+            let leads = gate.changed().await;
+            ctx.metrics.set_leader(leads);
+            if leads {
+                // Another leader may have written statuses since this one last led.
+                ctx.policies.new_term();
+                tracing::info!(shard = %gate.shard(), "leading and cleared to write; reconciling every policy");
+                return Some(((), (gate, ctx, true)));
             }
-        },
-    )
+            if was {
+                tracing::warn!("lost leadership; writes stopped");
+            }
+            was = false;
+        }
+    })
 }
 
 async fn run_async(args: RunArgs) -> crate::Result<()> {
@@ -273,7 +266,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     };
     let controller = Controller::new(policies, watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(args.concurrency))
-        .reconcile_all_on(on_becoming_leader(gate, metrics.clone(), ctx.clone()))
+        .reconcile_all_on(on_becoming_leader(gate, ctx.clone()))
         .graceful_shutdown_on(stopped(stop.clone()));
     let store = controller.store();
     ctx.set_policy_store(store.clone());

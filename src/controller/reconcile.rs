@@ -100,15 +100,15 @@ async fn reconcile_inner(
         return Ok(Action::requeue(sync));
     }
     let status = &evaluation.status;
-    if super::report::only_refreshed(&stored, status) {
-        // Only the newest recommendation's time moved: kept here, written with the next
-        // change a user can see, or once the stored time lags by the refresh bound.
-        let held = (
+    // Only the newest recommendation's time moved: kept here, written with the next change
+    // a user can see, or once the stored time lags by the refresh bound.
+    let held = super::report::only_refreshed(&stored, status).then(|| {
+        (
             stored.recommendations.clone(),
             status.recommendations.clone(),
-        );
-        ctx.policies.settle(namespace, name, Some(held));
-    } else if *status != stored {
+        )
+    });
+    if held.is_none() && *status != stored {
         let policies: Api<ScalingPolicy> = Api::namespaced(ctx.client.clone(), namespace);
         // Only what changed, with `null` for what was removed: a merge patch of the whole
         // status could not clear a field.
@@ -129,10 +129,8 @@ async fn reconcile_inner(
             )
             .await
             .map_err(api("writing status"))?;
-        ctx.policies.settle(namespace, name, None);
-    } else {
-        ctx.policies.settle(namespace, name, None);
     }
+    ctx.policies.settle(namespace, name, held);
     ctx.policies.ran(namespace, name, version);
     if let Some(Write::Scale { from, to } | Write::HpaFloor { from, to, .. }) = &evaluation.write
         && written

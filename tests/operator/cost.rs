@@ -354,13 +354,6 @@ fn held_at(status: &Value, at: i64, window: i64) -> i64 {
         .unwrap_or(0)
 }
 
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// The (took − Prometheus) latency of every reconcile in `log` that read metrics, in ms,
 /// and the policies they were for.
 fn reconciles(log: &str) -> Vec<(String, f64)> {
@@ -536,7 +529,7 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
             n - seen.len()
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = unix_now();
+        let now = prescaler::controller::reconcile::unix_now();
         for (i, name) in names.iter().enumerate() {
             let r = deployment_replicas(&emu, name);
             if r < replicas[i] && r < held_at(&last[i].0, now, DOWN_WINDOW_S) {
