@@ -290,3 +290,42 @@ fn an_engine_resuming_a_chosen_model_backtests_it_alone_and_chooses_in_full_late
         .expect("a clean season is forecast");
     assert!(fresh.selection().expect("a selection").scores.len() > 1);
 }
+
+#[test]
+fn an_engine_taking_a_kept_choice_forecasts_as_the_engine_that_made_it() {
+    use prescaler::forecast::resume;
+    let values = daily(6);
+    let history = Series::new(0, STEP, values[..5 * DAY].to_vec());
+    let config = EngineConfig::default();
+
+    // The leader chooses among every candidate and keeps its choice as status text.
+    let mut leader = Engine::new(config.clone());
+    let made = leader
+        .forecast(&history)
+        .expect("a clean season is forecast");
+    let chosen = leader.selection().expect("a selection").clone();
+    let text = resume::encode(&chosen, &config);
+
+    // A new leader takes the choice up: the same model, seasons and schedule, no backtest
+    // (the choice's time is the first leader's), and the same bands within single precision.
+    let kept = resume::decode(&text, &config).expect("the text decodes");
+    let mut next = Engine::new(config.clone()).with_choice(kept);
+    let resumed = next.forecast(&history).expect("forecasts at once");
+    let selection = next.selection().expect("a selection");
+    assert_eq!(selection.model, chosen.model);
+    assert_eq!(selection.periods, chosen.periods);
+    assert_eq!(selection.evaluated_at, chosen.evaluated_at);
+    assert_eq!(selection.scores, chosen.scores);
+    assert_eq!(next.skill(), leader.skill());
+    let upper = |f: &prescaler::forecast::Forecast| f.quantile(config.quantile).unwrap().to_vec();
+    for (a, b) in upper(&made).iter().zip(upper(&resumed)) {
+        assert!((a - b).abs() <= 1e-4 * a.abs().max(1.0), "{a} vs {b}");
+    }
+
+    // Under other settings the text is no choice at all, and the engine chooses by backtest.
+    let other = EngineConfig {
+        quantile: 0.95,
+        ..config
+    };
+    assert!(resume::decode(&text, &other).is_none());
+}

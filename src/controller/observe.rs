@@ -1,7 +1,7 @@
 //! From a policy's metrics to the decision's inputs: read each metric's history, turn its
 //! latest value into an HPA reading, and forecast its peak over the planning window.
 
-use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable};
+use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable, resume};
 
 use super::state::PolicyStates;
 use crate::metrics::{HistoryCache, MetricError, MetricSource, Pods, SeriesKey, queries};
@@ -183,12 +183,12 @@ pub async fn observe<S: MetricSource>(
                     })
                     .filter(|(t, _)| now - t <= shown)
                     .collect();
-                // The model the status shows, so that a new leader need not choose anew.
-                let chosen = shown_before
-                    .iter()
-                    .find(|m| m.name == name)
-                    .and_then(|m| m.model.as_deref()?.parse().ok());
-                let mut engine = states.take_engine(namespace, policy, &name, &config, chosen);
+                // The choice the status keeps, so that a new leader need not choose anew.
+                let before = shown_before.iter().find(|m| m.name == name);
+                let chosen = before.and_then(|m| m.model.as_deref()?.parse().ok());
+                let kept = before.and_then(|m| m.choice.as_deref());
+                let mut engine =
+                    states.take_engine(namespace, policy, &name, &config, (chosen, kept));
                 let (engine, result) = tokio::task::spawn_blocking(move || {
                     let result = engine.forecast(&series);
                     (engine, result)
@@ -205,6 +205,7 @@ pub async fn observe<S: MetricSource>(
                 if let Some(selection) = engine.selection() {
                     status.model = Some(selection.model.name().to_string());
                     status.backtest_error = Some(round3(selection.mase));
+                    status.choice = Some(resume::encode(selection, engine.config()));
                     observed.error = Some(selection.mase);
                     observed.loss_ratio = engine.skill();
                 }

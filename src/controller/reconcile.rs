@@ -118,6 +118,7 @@ async fn reconcile_inner(
             }
             _ => serde_json::json!({ "status": status }),
         };
+        tracing::debug!(%namespace, policy = %name, patch = %patch["status"], "status written");
         policies
             .patch_status(
                 name,

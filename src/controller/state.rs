@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::forecast::{Engine, EngineConfig, ModelKind};
+use crate::forecast::{Engine, EngineConfig, ModelKind, resume};
 use crate::policy::annotations::Hold;
 use crate::policy::{Recommendation, ScalingPolicyStatus};
 
@@ -169,22 +169,30 @@ impl PolicyStates {
     }
 
     /// The metric's engine, or a new one when there is none or its settings changed. A
-    /// new one starts from `chosen`, the model the policy's status shows (chosen by this or
-    /// an earlier leader), with its full re-choice spread over the re-choice period.
+    /// new one takes up `kept`, the choice the policy's status keeps (made by this or an
+    /// earlier leader under the same settings), without a backtest; failing that, it starts
+    /// from `chosen`, the model the status shows, with its full re-choice spread over the
+    /// re-choice period.
     pub fn take_engine(
         &self,
         namespace: &str,
         name: &str,
         metric: &str,
         config: &EngineConfig,
-        chosen: Option<ModelKind>,
+        (chosen, kept): (Option<ModelKind>, Option<&str>),
     ) -> Engine {
         self.with(namespace, name, |m| match m.engines.remove(metric) {
             Some(engine) if engine.config() == config => engine,
-            _ => match chosen {
-                Some(model) => Engine::resuming(config.clone(), model, fastrand::f64()),
-                None => Engine::new(config.clone()),
-            },
+            _ => {
+                let engine = match chosen {
+                    Some(model) => Engine::resuming(config.clone(), model, fastrand::f64()),
+                    None => Engine::new(config.clone()),
+                };
+                match kept.and_then(|text| resume::decode(text, config)) {
+                    Some(selection) => engine.with_choice(selection),
+                    None => engine,
+                }
+            }
         })
     }
 
@@ -324,7 +332,7 @@ mod tests {
     fn an_engine_survives_only_while_its_settings_do() {
         let states = PolicyStates::default();
         let config = EngineConfig::default();
-        let engine = states.take_engine("shop", "web", "http", &config, None);
+        let engine = states.take_engine("shop", "web", "http", &config, (None, None));
         states.put_engine("shop", "web", "http", engine);
         let other = EngineConfig {
             history: config.history * 2,
@@ -332,7 +340,7 @@ mod tests {
         };
         assert_eq!(
             states
-                .take_engine("shop", "web", "http", &other, None)
+                .take_engine("shop", "web", "http", &other, (None, None))
                 .config(),
             &other
         );

@@ -80,6 +80,22 @@ impl Engine {
         }
     }
 
+    /// Starts from `selection`, the choice a leader made and kept in the policy's status
+    /// ([`super::resume`]): the first forecast fits the chosen model once and uses the
+    /// kept bands, with no backtest. A choice the history no longer fits (another coarsening,
+    /// or due again) is set aside as any due choice is.
+    pub fn with_choice(mut self, selection: Selection) -> Self {
+        let fits = match self.config.model {
+            Some(model) => model == selection.model,
+            None => ModelKind::CANDIDATES.contains(&selection.model),
+        };
+        if fits {
+            self.online.start_skill(selection.held_out_losses);
+            self.selection = Some(selection);
+        }
+        self
+    }
+
     /// The settings.
     pub fn config(&self) -> &EngineConfig {
         &self.config

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod models;
 pub mod online;
 pub mod output;
+pub mod resume;
 pub mod seasons;
 pub mod selection;
 pub mod series;

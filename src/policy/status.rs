@@ -245,6 +245,12 @@ pub struct MetricStatus {
     /// Recent backtest error of the model (MASE: below 1 beats repeating the last season).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backtest_error: Option<f64>,
+    /// The model choice behind the forecast (the model, its seasons and its calibrated
+    /// bands), kept so that a new leader takes it up without a backtest. Versioned text that
+    /// only prescaler reads; written when the choice changes (every 12 hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16384))]
+    pub choice: Option<String>,
 }
 
 /// The lead time in use.

@@ -427,18 +427,44 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
     let current = (trace.mean(AT - 120, AT) / PER_REPLICA).ceil() as i32;
     let query = r#"sum(rate(http_requests_total{job="web"}[2m]))"#;
     let names: Vec<String> = (0..n).map(|i| format!("web-{i:05}")).collect();
-    for name in &names {
-        seed_deployment(&emu, name, current);
+    let fleet_policy = |name: &str| {
         let mut p = policy(name, name, "Auto", query, PER_REPLICA);
         p["spec"]["syncPeriod"] = json!(format!("{SYNC_S}s"));
         p["spec"]["forecast"] = json!({
             "history": "7d", "step": "1m", "leadTime": "2m", "horizon": "10m", "minHistory": "1d"
         });
-        if restart {
-            // The operator restarted on a fleet that forecasts already: each status names
-            // the model a full choice makes on this history (every policy of a fresh fleet
-            // chooses Holt-Winters here).
-            p["status"] = json!({"metrics": [{"name": "http", "model": "holt-winters"}]});
+        p
+    };
+    // The operator restarted on a fleet that forecasts already: each status keeps the
+    // choice an earlier leader made. Every policy reads the same series, so one operator
+    // choosing for the first policy gives every status its choice.
+    let kept = restart.then(|| {
+        seed_deployment(&emu, &names[0], current);
+        seed_policy(&emu, fleet_policy(&names[0]));
+        let mut earlier = Operator::start(&emu, &prometheus.url(), "fleet-earlier", &[]);
+        let started = Instant::now();
+        let metric = loop {
+            let status = stored(&emu, &names[0]).map(|p| p["status"]["metrics"][0].clone());
+            if let Some(m) = status.filter(|m| m["choice"].is_string()) {
+                break m;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(300),
+                "no choice kept"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        earlier.terminate();
+        json!({"metrics": [{
+            "name": metric["name"], "model": metric["model"],
+            "backtestError": metric["backtestError"], "choice": metric["choice"]
+        }]})
+    });
+    for name in names.iter().skip(usize::from(restart)) {
+        seed_deployment(&emu, name, current);
+        let mut p = fleet_policy(name);
+        if let Some(status) = &kept {
+            p["status"] = status.clone();
         }
         seed_policy(&emu, p);
     }

@@ -465,7 +465,14 @@ async fn hpa_floor_on_a_real_forecast_survives_a_leader_failover() {
         "HPAFloor writes the HPA, never the target"
     );
 
-    // The leader dies; the standby takes over, forecasts from cold and keeps the floor.
+    // The leader dies; the standby takes over, takes up the model choice the status keeps
+    // (no backtest, so the choice is the same text) and keeps the floor.
+    let kept = |p: &serde_json::Value| {
+        p["status"]["metrics"][0]["choice"]
+            .as_str()
+            .map(String::from)
+    };
+    let choice = kept(&get_policy(&emu, "web").await).expect("the status keeps the choice");
     let first = holder().expect("a leader");
     let (dead, survivor) = if first == "operator-a" {
         (&mut a, "operator-b")
@@ -498,4 +505,9 @@ async fn hpa_floor_on_a_real_forecast_survives_a_leader_failover() {
         "the HPA's own minReplicas still remembered"
     );
     assert_eq!(emu.count_requests("PATCH", "/deployments/web/scale"), 0);
+    assert_eq!(
+        kept(&get_policy(&emu, "web").await),
+        Some(choice),
+        "the new leader forecast from the kept choice, not a choice of its own"
+    );
 }
