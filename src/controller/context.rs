@@ -61,9 +61,88 @@ pub struct Context {
     pub metrics: Arc<OperatorMetrics>,
     hpas: Store<HorizontalPodAutoscaler>,
     policy_store: std::sync::OnceLock<Store<ScalingPolicy>>,
+    policies_by_target: Cached<ScalingPolicy>,
+    hpas_by_target: Cached<HorizontalPodAutoscaler>,
     in_flight: std::sync::atomic::AtomicUsize,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
     secrets: Mutex<HashMap<(String, String), (Instant, Auth)>>,
+}
+
+/// How long the watch caches grouped by target are used before they are grouped again:
+/// the delay with which a new HPA or a second policy on a target is seen, on top of the
+/// watch's own.
+const INDEX_TTL: Duration = Duration::from_secs(1);
+
+/// A target as policies and HPAs name it: namespace, API group, kind, name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TargetKey(String, String, String, String);
+
+impl TargetKey {
+    fn of(namespace: &str, target: &TargetRef) -> Self {
+        let group = target::group_version(&target.api_version).0;
+        Self(
+            namespace.to_string(),
+            group.to_string(),
+            target.kind.clone(),
+            target.name.clone(),
+        )
+    }
+}
+
+/// Objects of a watch cache grouped by the target they name. Each reconcile asks which
+/// other policies and which HPAs share its target; scanning the whole cache for that made
+/// every reconcile cost time in proportion to the fleet.
+type Grouped<K> = Arc<HashMap<TargetKey, Vec<Arc<K>>>>;
+
+/// A grouping and when it was made.
+struct Cached<K>(Mutex<Option<(Instant, Grouped<K>)>>);
+
+impl<K> Default for Cached<K> {
+    fn default() -> Self {
+        Self(Mutex::new(None))
+    }
+}
+
+impl<K> Cached<K> {
+    /// The grouping of `all()` by `key`, made again when older than [`INDEX_TTL`].
+    fn get(
+        &self,
+        all: impl FnOnce() -> Vec<Arc<K>>,
+        key: impl Fn(&K) -> Option<TargetKey>,
+    ) -> Grouped<K> {
+        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((built, grouped)) = cached.as_ref()
+            && built.elapsed() < INDEX_TTL
+        {
+            return grouped.clone();
+        }
+        let mut grouped: HashMap<TargetKey, Vec<Arc<K>>> = HashMap::new();
+        for object in all() {
+            if let Some(k) = key(&object) {
+                grouped.entry(k).or_default().push(object);
+            }
+        }
+        let grouped = Arc::new(grouped);
+        *cached = Some((Instant::now(), grouped.clone()));
+        grouped
+    }
+}
+
+fn policy_target(p: &ScalingPolicy) -> Option<TargetKey> {
+    Some(TargetKey::of(
+        &p.namespace().unwrap_or_default(),
+        &p.spec.target_ref,
+    ))
+}
+
+fn hpa_target(h: &HorizontalPodAutoscaler) -> Option<TargetKey> {
+    let r = &h.spec.as_ref()?.scale_target_ref;
+    let target = TargetRef {
+        api_version: r.api_version.clone().unwrap_or_default(),
+        kind: r.kind.clone(),
+        name: r.name.clone(),
+    };
+    Some(TargetKey::of(&h.namespace().unwrap_or_default(), &target))
 }
 
 /// How long a discovered API resource is trusted before it is looked up again.
@@ -99,6 +178,8 @@ impl Context {
             metrics,
             hpas,
             policy_store: std::sync::OnceLock::new(),
+            policies_by_target: Cached::default(),
+            hpas_by_target: Cached::default(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             resources: Mutex::default(),
             secrets: Mutex::default(),
@@ -134,9 +215,8 @@ impl Context {
         let Some(store) = self.policy_store.get() else {
             return Vec::new();
         };
-        let namespace = policy.namespace();
-        let target = &policy.spec.target_ref;
-        let group = |t: &TargetRef| target::group_version(&t.api_version).0.to_string();
+        let namespace = policy.namespace().unwrap_or_default();
+        let key = TargetKey::of(&namespace, &policy.spec.target_ref);
         let age = |p: &ScalingPolicy| {
             (
                 p.metadata.creation_timestamp.as_ref().map(|t| t.0),
@@ -144,15 +224,12 @@ impl Context {
             )
         };
         let mine = age(policy);
-        let mut older: Vec<String> = store
-            .state()
-            .iter()
-            .filter(|p| p.namespace() == namespace && p.name_any() != policy.name_any())
+        let grouped = self.policies_by_target.get(|| store.state(), policy_target);
+        let mut older: Vec<String> = grouped
+            .get(&key)
+            .into_iter()
+            .flatten()
             .filter(|p| p.spec.mode != crate::policy::Mode::ForecastOnly)
-            .filter(|p| {
-                let t = &p.spec.target_ref;
-                t.kind == target.kind && t.name == target.name && group(t) == group(target)
-            })
             .filter(|p| age(p) < mine)
             .map(|p| p.name_any())
             .collect();
@@ -166,10 +243,22 @@ impl Context {
         namespace: &str,
         target: &TargetRef,
     ) -> Vec<HorizontalPodAutoscaler> {
-        // Only the first reconciles can get here before the HPA list has arrived.
-        let _ = tokio::time::timeout(Duration::from_secs(10), store_ready(&self.hpas)).await;
-        let all = self.hpas.state();
-        target::matching_hpas(all.iter().map(|h| h.as_ref()), namespace, target)
+        // Only the first reconciles can get here before the HPA list has arrived; the
+        // grouping is made only once it has (an empty one would hide every HPA).
+        if !tokio::time::timeout(Duration::from_secs(10), store_ready(&self.hpas))
+            .await
+            .unwrap_or(false)
+        {
+            let all = self.hpas.state();
+            return target::matching_hpas(all.iter().map(|h| h.as_ref()), namespace, target);
+        }
+        let grouped = self.hpas_by_target.get(|| self.hpas.state(), hpa_target);
+        let found = grouped.get(&TargetKey::of(namespace, target));
+        target::matching_hpas(
+            found.into_iter().flatten().map(|h| h.as_ref()),
+            namespace,
+            target,
+        )
     }
 
     /// The API resource of a target kind, from discovery, cached for a few minutes.
@@ -320,6 +409,8 @@ impl Context {
         if !self.gate.leads() {
             return;
         }
+        let live: std::collections::HashSet<(&str, &str)> =
+            live.iter().map(|(n, p)| (n.as_str(), p.as_str())).collect();
         let orphans: Vec<(String, String, i32)> = self
             .hpas
             .state()
@@ -328,7 +419,7 @@ impl Context {
                 let (policy, original) = target::floor_owner(hpa)?;
                 let namespace = hpa.namespace().unwrap_or_default();
                 // The shard that owned the policy restores its floor, and no other.
-                let gone = !live.iter().any(|(n, p)| *n == namespace && *p == policy)
+                let gone = !live.contains(&(namespace.as_str(), policy.as_str()))
                     && self.may_write(&namespace, &policy);
                 gone.then(|| (namespace, hpa.name_any(), original))
             })

@@ -227,6 +227,7 @@ impl PolicyStates {
 
     /// Drops the memory of every policy not in `live`; returns the policies dropped.
     pub fn retain(&self, live: &[PolicyKey]) -> Vec<PolicyKey> {
+        let live: std::collections::HashSet<&PolicyKey> = live.iter().collect();
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let gone: Vec<PolicyKey> = map.keys().filter(|k| !live.contains(k)).cloned().collect();
         for k in &gone {
