@@ -189,19 +189,26 @@ pub async fn observe<S: MetricSource>(
                 let kept = before.and_then(|m| m.choice.as_deref());
                 let mut engine =
                     states.take_engine(namespace, policy, &name, &config, (chosen, kept));
-                let (engine, result) = tokio::task::spawn_blocking(move || {
+                // Fitting and choosing take milliseconds to seconds: off the async workers.
+                // Without a new sample the last forecast is reused, in place.
+                let (engine, result) = if engine.is_current(&series) {
                     let result = engine.forecast(&series);
                     (engine, result)
-                })
-                .await
-                .unwrap_or_else(|e| {
-                    (
-                        Engine::new(config.clone()),
-                        Err(Unreliable::ModelFailed(format!(
-                            "forecast task failed: {e}"
-                        ))),
-                    )
-                });
+                } else {
+                    tokio::task::spawn_blocking(move || {
+                        let result = engine.forecast(&series);
+                        (engine, result)
+                    })
+                    .await
+                    .unwrap_or_else(|e| {
+                        (
+                            Engine::new(config.clone()),
+                            Err(Unreliable::ModelFailed(format!(
+                                "forecast task failed: {e}"
+                            ))),
+                        )
+                    })
+                };
                 if let Some(selection) = engine.selection() {
                     status.model = Some(selection.model.name().to_string());
                     status.backtest_error = Some(round3(selection.mase));

@@ -127,6 +127,14 @@ impl Engine {
         self.gated.as_ref()
     }
 
+    /// Whether [`Engine::forecast`] of `history` would return the last forecast again (the
+    /// history has no new sample): a call that costs nothing.
+    pub fn is_current(&self, history: &Series) -> bool {
+        self.last
+            .as_ref()
+            .is_some_and(|(end, _)| *end == history.end())
+    }
+
     /// Forecasts `config.horizon` seconds beyond the end of `history` (which ends "now").
     pub fn forecast(&mut self, history: &Series) -> Result<Forecast, Unreliable> {
         let keep = (self.config.history / history.step.max(1)) as usize;

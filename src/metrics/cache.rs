@@ -1,7 +1,8 @@
 //! Per-series incremental history: the first read of a series fetches its whole window in
 //! chunks within Prometheus' 11,000-points-per-series limit; every later read asks for the
 //! tail since the last cached point only (one range query), re-reading that point, whose
-//! `rate()` may have been computed before its last scrape arrived.
+//! `rate()` may have been computed before its last scrape arrived — until it was read
+//! [`SETTLED_AFTER_S`] after its time; a read before the next step is due then asks nothing.
 //!
 //! Memory: each series keeps `history / step + 1` values on a fixed time grid as 32-bit
 //! floats, 4 bytes each (a missing step is a NaN; seven significant digits are far more
@@ -23,6 +24,10 @@ pub const MAX_POINTS_PER_QUERY: u64 = 11_000;
 pub const MAX_POINTS_PER_SERIES: u64 = 131_072;
 /// Missing steps interpolated silently; longer gaps are recorded in [`Series::gaps`].
 const MAX_GAP_STEPS: usize = 10;
+/// Seconds after a step's time from which its value is taken as final: every sample up to
+/// that time has been scraped and stored (scrapes time out after 10 s by default). The newest
+/// step is read again on every call until then, and not after.
+pub const SETTLED_AFTER_S: i64 = 30;
 /// Bookkeeping bytes of one cached series besides its values and query.
 const ENTRY_OVERHEAD: usize = 200;
 
@@ -49,6 +54,8 @@ struct Entry {
     values: VecDeque<f32>,
     /// The most values the window holds.
     window: usize,
+    /// When Prometheus was last asked (Unix seconds).
+    read_at: i64,
 }
 
 impl Entry {
@@ -194,10 +201,16 @@ impl<S: MetricSource> HistoryCache<S> {
                     && e.last() <= end
             });
             if let (true, Some(entry)) = (reusable, guard.as_mut()) {
-                let samples = source.range(query, entry.last(), end, step).await?;
-                // Trim first, so the deque never grows past the window (and its capacity).
-                entry.trim(start);
-                entry.put(&samples);
+                // Nothing to ask while the newest step is the cached one and was read once it
+                // had settled: its value can no longer change.
+                let settled = entry.last() == end && entry.read_at - end >= SETTLED_AFTER_S;
+                if !settled {
+                    let samples = source.range(query, entry.last(), end, step).await?;
+                    // Trim first, so the deque never grows past the window (and its capacity).
+                    entry.trim(start);
+                    entry.put(&samples);
+                    entry.read_at = now;
+                }
             } else {
                 let samples = fetch_window(source, query, start, end, step).await?;
                 // The window starts at the oldest sample Prometheus has, on the step grid.
@@ -210,6 +223,7 @@ impl<S: MetricSource> HistoryCache<S> {
                     first,
                     values: VecDeque::new(),
                     window: points as usize + 1,
+                    read_at: now,
                 };
                 entry.put(&samples);
                 *guard = Some(entry);
@@ -404,6 +418,29 @@ mod tests {
         );
         cache.forget("shop", "web");
         assert!(cache.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_newest_step_is_read_again_until_it_settles_and_then_not() {
+        let cache = HistoryCache::new(Ramp::default());
+        let step = 60;
+        let t = 1_700_000_040_i64.div_euclid(step) * step;
+        let calls = || cache.source().calls.load(Ordering::Relaxed);
+        let mut asked = Vec::new();
+        for offset in [5, 20, 35, 50, 65, 80, 95, 110] {
+            let before = calls();
+            let s = cache
+                .history(&key("http"), "q", 86_400, step as u64, t + offset)
+                .await
+                .unwrap();
+            let newest = (t + offset).div_euclid(step) * step;
+            let (got, want) = (*s.values.last().unwrap(), newest as f64 / 60.0);
+            assert!((got - want).abs() <= want * 1e-6, "{got} vs {want}");
+            asked.push(calls() - before);
+        }
+        // 5 s, 20 s after the step: asked (it may still change); 35 s: asked, and final;
+        // 50 s: nothing asked. The next step (65 s) is asked for at once, and so on.
+        assert_eq!(asked, vec![1, 1, 1, 0, 1, 1, 1, 0]);
     }
 
     #[tokio::test]
