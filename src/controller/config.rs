@@ -24,9 +24,10 @@ pub struct RunArgs {
     /// Time between reconciles of a policy, unless its `spec.syncPeriod` says otherwise.
     #[arg(long, default_value = "15s", allow_hyphen_values = true, value_parser = parse_positive_seconds, env = "PRESCALER_SYNC_PERIOD")]
     pub sync_period: u64,
-    /// Policies reconciled at once. A reconcile mostly waits (the target's `/scale`, a
-    /// Prometheus query, a status patch), so this bounds throughput: at ~20 ms each, 16
-    /// in flight serve 10,000 policies at a 15 s sync period.
+    /// Policies reconciled at once, the others waiting in the order they became due. A
+    /// reconcile mostly waits (the target's `/scale`, a Prometheus query, a status patch),
+    /// so this bounds throughput: at ~20 ms each, 16 in flight serve 10,000 policies at a
+    /// 15 s sync period.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..), env = "PRESCALER_CONCURRENCY")]
     pub concurrency: u16,
     /// Leader election.

@@ -251,21 +251,26 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
             }
         }),
     );
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        prometheus,
-        recorder,
-        Duration::from_secs(args.sync_period.max(1)),
-        gate.clone(),
-        metrics.clone(),
-        hpas,
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            prometheus,
+            recorder,
+            Duration::from_secs(args.sync_period.max(1)),
+            gate.clone(),
+            metrics.clone(),
+            hpas,
+        )
+        .with_concurrency(usize::from(args.concurrency)),
+    );
     let policies: Api<ScalingPolicy> = match &args.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let controller = Controller::new(policies, watcher::Config::default())
-        .with_config(ControllerConfig::default().concurrency(args.concurrency))
+        // Every due policy is handed over at once and waits for one of `--concurrency`
+        // slots in the order it became due (`Context::reconcile_slot`).
+        .with_config(ControllerConfig::default().concurrency(0))
         .reconcile_all_on(on_becoming_leader(gate, ctx.clone()))
         .graceful_shutdown_on(stopped(stop.clone()));
     let store = controller.store();
@@ -290,6 +295,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
             janitor_ctx.forget_policies_except(&live);
             janitor_ctx.restore_orphaned_floors(&live).await;
             janitor_ctx.record_cache_bytes();
+            janitor_ctx.record_policies_behind();
             crate::telemetry::release_free_memory();
         }
     });
@@ -320,6 +326,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         () = &mut run => Ok(()),
         ended = election => Err(crate::Error::ElectionStopped(ended)),
         () = stopped(stop.clone()) => {
+            shutdown_ctx.stop_reconciles();
             // The controller stops taking work on the same signal; whatever it is stuck on
             // (an API server that does not answer, a watch that keeps failing), the
             // process leaves after the grace period.

@@ -33,6 +33,10 @@ pub async fn reconcile(
     policy: Arc<ScalingPolicy>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
+    let Some(_slot) = ctx.reconcile_slot().await else {
+        // Shutting down: nothing new starts.
+        return Ok(Action::await_change());
+    };
     let namespace = policy.namespace().unwrap_or_default();
     let name = policy.name_any();
     let span = tracing::info_span!("reconcile", namespace = %namespace, policy = %name);
@@ -52,6 +56,7 @@ pub async fn reconcile(
         policy = %name,
         took_us = took.as_micros() as u64,
         prometheus_us = prometheus.as_micros() as u64,
+        full = ctx.policies.ran_since(&namespace, &name, started),
         "reconciled"
     );
     result
@@ -70,6 +75,7 @@ async fn reconcile_inner(
         .and_then(|d| d.seconds().ok())
         .filter(|s| *s > 0)
         .map_or(ctx.sync_period, Duration::from_secs);
+    ctx.policies.syncs_every(namespace, name, sync);
     if !ctx.may_write(namespace, name) {
         // Standbys and other shards watch but never write; they look again once they lead.
         return Ok(Action::requeue(sync));

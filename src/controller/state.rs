@@ -34,6 +34,8 @@ struct Memory {
     pods_look: Option<(Instant, (i32, i32), bool)>,
     /// Time the reconcile in progress spent waiting for Prometheus.
     waited: Duration,
+    /// The policy's sync period, as its last reconcile read it.
+    sync: Option<Duration>,
     /// The leadership term of the last reconcile that settled its status (0: none).
     term: u64,
     /// Recommendations not written because only their times moved: (those stored, the
@@ -50,6 +52,8 @@ pub struct PolicyStates {
     map: Mutex<HashMap<PolicyKey, Memory>>,
     /// Counts the times this process became the leader, from 1.
     term: AtomicU64,
+    /// When the current term began (the process's start for the first).
+    term_began: Mutex<Instant>,
 }
 
 impl Default for PolicyStates {
@@ -57,6 +61,7 @@ impl Default for PolicyStates {
         Self {
             map: Mutex::default(),
             term: AtomicU64::new(1),
+            term_began: Mutex::new(Instant::now()),
         }
     }
 }
@@ -75,6 +80,35 @@ impl PolicyStates {
     /// than what another leader stored meanwhile.
     pub fn new_term(&self) {
         self.term.fetch_add(1, Ordering::SeqCst);
+        *self.term_began.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// Records the policy's sync period (every reconcile, a standby's too).
+    pub fn syncs_every(&self, namespace: &str, name: &str, sync: Duration) {
+        self.with(namespace, name, |m| m.sync = Some(sync));
+    }
+
+    /// The policies `writes` says this process writes whose last full reconcile in this
+    /// term (or the term's start) is more than two sync periods (`default` where none is
+    /// known yet) before `now`: the controller's queue does not keep up with them.
+    pub fn behind(
+        &self,
+        now: Instant,
+        default: Duration,
+        writes: impl Fn(&PolicyKey) -> bool,
+    ) -> usize {
+        let began = *self.term_began.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|(k, _)| writes(k))
+            .filter(|(_, m)| {
+                let last = m
+                    .last_run
+                    .as_ref()
+                    .map_or(began, |(at, _)| (*at).max(began));
+                now.saturating_duration_since(last) > 2 * m.sync.unwrap_or(default)
+            })
+            .count()
     }
 
     /// The status a reconcile starts from: the exact one this leader holds when `stored`
@@ -149,6 +183,14 @@ impl PolicyStates {
         self.with(namespace, name, |m| {
             m.last_run = Some((Instant::now(), version));
         });
+    }
+
+    /// Whether a full reconcile of the policy (not one that returned at once: a standby's,
+    /// or one too soon after the last) completed since `since`.
+    pub fn ran_since(&self, namespace: &str, name: &str, since: Instant) -> bool {
+        self.with(namespace, name, |m| {
+            m.last_run.as_ref().is_some_and(|(at, _)| *at >= since)
+        })
     }
 
     /// How long to wait when the policy was reconciled less than `sync` ago at the same
@@ -345,5 +387,26 @@ mod tests {
                 .config(),
             &other
         );
+    }
+
+    #[test]
+    fn a_policy_the_queue_does_not_reach_counts_as_behind() {
+        let states = PolicyStates::default();
+        let sync = Duration::from_secs(15);
+        let all = |_: &PolicyKey| true;
+        for name in ["kept", "starved", "slow"] {
+            states.syncs_every("shop", name, sync);
+        }
+        states.syncs_every("shop", "slow", Duration::from_secs(120));
+        let start = Instant::now();
+        states.ran("shop", "kept", (Some(1), Hold::None));
+        // Within two periods of the term's start nothing is behind.
+        assert_eq!(states.behind(start + Duration::from_secs(20), sync, all), 0);
+        // 35 s on, both policies at 15 s are (one of them never reconciled in full), and
+        // the one with a 2-minute period is not yet.
+        let later = start + Duration::from_secs(35);
+        assert_eq!(states.behind(later, sync, all), 2);
+        assert_eq!(states.behind(later, sync, |(_, n)| n == "starved"), 1);
+        assert_eq!(states.behind(later, sync, |(_, n)| n == "slow"), 0);
     }
 }

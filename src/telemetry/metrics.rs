@@ -232,6 +232,8 @@ pub struct OperatorMetrics {
     leader: Gauge,
     /// `prescaler_history_cache_bytes`.
     history_cache_bytes: Gauge,
+    /// `prescaler_policies_behind`.
+    policies_behind: Gauge,
     memory: Mutex<Memory>,
 }
 
@@ -422,6 +424,12 @@ impl OperatorMetrics {
             "Approximate memory held by the metric history cache, in bytes",
             history_cache_bytes.clone(),
         );
+        let policies_behind = Gauge::default();
+        registry.register(
+            "policies_behind",
+            "Policies this leader writes that had no full reconcile for more than two sync periods: above 0, reconciles do not keep up (raise --concurrency, lengthen syncPeriod, or shard)",
+            policies_behind.clone(),
+        );
         for result in [ReconcileResult::Success, ReconcileResult::Error] {
             let _ = reconciles.get_or_create(&ResultLabels {
                 result: result.label(),
@@ -460,6 +468,7 @@ impl OperatorMetrics {
             forecast_loss_ratio,
             leader,
             history_cache_bytes,
+            policies_behind,
             memory: Mutex::new(Memory::default()),
         }
     }
@@ -727,6 +736,12 @@ impl OperatorMetrics {
     /// Sets `prescaler_leader` to 1 (leading) or 0.
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
+    }
+
+    /// Sets `prescaler_policies_behind`.
+    pub fn set_policies_behind(&self, count: usize) {
+        self.policies_behind
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// Sets the history cache's size.

@@ -312,6 +312,10 @@ struct Fleet {
     cold_cpu_ms: f64,
     /// Steady state: cores used (CPU seconds per second).
     cores: f64,
+    /// Steady state: full reconciles per second (a fleet at its sync period needs
+    /// policies ÷ syncPeriod), and CPU per full reconcile.
+    reconciles_per_s: f64,
+    cpu_ms_per_reconcile: f64,
     /// Median resident memory over the steady window.
     rss: f64,
     /// Reconcile latency without the wait for Prometheus, p50 and p99, ms.
@@ -373,9 +377,9 @@ fn reconciles(log: &str) -> Vec<(String, f64)> {
         .filter_map(|l| {
             let took: f64 = field(l, "took_us=")?.parse().ok()?;
             let waited: f64 = field(l, "prometheus_us=")?.parse().ok()?;
-            // Only reconciles that read metrics (and so ran the forecast): a standby's
-            // and a too-soon one return at once.
-            (waited > 0.0).then(|| {
+            // Only full reconciles (metrics read from Prometheus or the cache, the
+            // forecast run): a standby's and a too-soon one return at once.
+            (field(l, "full=")? == "true").then(|| {
                 (
                     field(l, "policy=").unwrap_or_default(),
                     (took - waited) / 1000.0,
@@ -490,10 +494,12 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
     }
     let cold_s = started.elapsed().as_secs_f64();
     let (_, cold_cpu) = sample_proc(pid, ticks);
-    let forecasting = names
-        .iter()
-        .filter(|name| stored(&emu, name).is_some_and(|p| p["status"]["model"].is_string()))
-        .count();
+    let forecasting = tokio::task::block_in_place(|| {
+        names
+            .iter()
+            .filter(|name| stored(&emu, name).is_some_and(|p| p["status"]["model"].is_string()))
+            .count()
+    });
     assert_eq!(forecasting, n, "every status names its model");
     // The standby starts once the leader is warm, as after a rollout.
     let standby = Operator::start(&emu, &proxy.url(), "fleet-b", &elect("fleet-b"));
@@ -528,6 +534,10 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         .into_iter()
         .map(|(_, ms)| ms)
         .collect();
+    let (p50_ms, p99_ms) = (
+        percentile(latencies.clone(), 0.5),
+        percentile(latencies.clone(), 0.99),
+    );
 
     // Failover: the leader dies without releasing its Lease. What it last stored, and
     // each target's replicas then.
@@ -535,19 +545,59 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
     let mut leader = leader;
     leader.kill();
     let killed = Instant::now();
-    let last: Vec<(Value, i64)> = names
-        .iter()
-        .map(|name| {
-            let status = stored(&emu, name).map_or(Value::Null, |p| p["status"].clone());
-            (status, deployment_replicas(&emu, name))
-        })
-        .collect();
+    // Looking up 10,000 objects takes a while: off the async workers, which serve the
+    // emulator the standby talks to.
+    let last: Vec<(Value, i64)> = tokio::task::block_in_place(|| {
+        names
+            .iter()
+            .map(|name| {
+                let status = stored(&emu, name).map_or(Value::Null, |p| p["status"].clone());
+                (status, deployment_replicas(&emu, name))
+            })
+            .collect()
+    });
     let mut replicas: Vec<i64> = last.iter().map(|(_, r)| *r).collect();
-    // The default scale-down stabilization window.
-    const DOWN_WINDOW_S: i64 = 300;
+    // The scale-down stabilization window in force: the default 300 s, or 60 s while the
+    // policy's forecast is reliable (each recommendation then covers the time a removed
+    // pod needs to come back; `plan::scale_down_window`), as the new leader's status says.
+    let down_window = |name: &str| {
+        let reliable = stored(&emu, name).is_some_and(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "ForecastReliable" && c["status"] == "True")
+            })
+        });
+        if reliable {
+            i64::from(prescaler::plan::window::FORECAST_SCALE_DOWN_WINDOW_S)
+        } else {
+            300
+        }
+    };
     let mut early = 0;
     let mut seen = std::collections::BTreeSet::new();
     let mut read_to = std::fs::metadata(&standby.log).map_or(0, |m| m.len());
+    // Every target is looked at every few seconds; a scale-down found is judged at the
+    // previous look, the earliest it can have been made.
+    let mut looked = (prescaler::controller::reconcile::unix_now(), Instant::now());
+    let sweep = |since: i64, replicas: &mut Vec<i64>| {
+        let mut early = 0;
+        for (i, name) in names.iter().enumerate() {
+            let r = deployment_replicas(&emu, name);
+            if r < replicas[i] {
+                let window = down_window(name);
+                let held = held_at(&last[i].0, since, window);
+                if r < held {
+                    eprintln!(
+                        "{name}: scaled down to {r} while its {window} s window held {held} ({})",
+                        last[i].0["recommendations"]
+                    );
+                    early += 1;
+                }
+            }
+            replicas[i] = r;
+        }
+        early
+    };
     while seen.len() < n {
         assert!(
             killed.elapsed() < Duration::from_secs(3600),
@@ -555,18 +605,10 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
             n - seen.len()
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let now = prescaler::controller::reconcile::unix_now();
-        for (i, name) in names.iter().enumerate() {
-            let r = deployment_replicas(&emu, name);
-            if r < replicas[i] && r < held_at(&last[i].0, now, DOWN_WINDOW_S) {
-                eprintln!(
-                    "{name}: scaled down to {r} while its window held {} ({})",
-                    held_at(&last[i].0, now, DOWN_WINDOW_S),
-                    last[i].0["recommendations"]
-                );
-                early += 1;
-            }
-            replicas[i] = r;
+        if looked.1.elapsed() >= Duration::from_secs(5) {
+            let since = looked.0;
+            looked = (prescaler::controller::reconcile::unix_now(), Instant::now());
+            early += tokio::task::block_in_place(|| sweep(since, &mut replicas));
         }
         // Only what the standby logged since the last look: its log grows by every
         // reconcile of every policy.
@@ -576,6 +618,7 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         }
     }
     let failover_s = killed.elapsed().as_secs_f64();
+    early += tokio::task::block_in_place(|| sweep(looked.0, &mut replicas));
     let failover_downs = down_writes(standby_port) - downs_before;
     Fleet {
         policies: n,
@@ -583,9 +626,11 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         cold_s,
         cold_cpu_ms: cold_cpu * 1000.0 / n as f64,
         cores: (cpu1 - cpu0) / wall,
+        reconciles_per_s: latencies.len() as f64 / wall,
+        cpu_ms_per_reconcile: (cpu1 - cpu0) * 1000.0 / latencies.len().max(1) as f64,
         rss: median(rss),
-        p50_ms: percentile(latencies.clone(), 0.5),
-        p99_ms: percentile(latencies, 0.99),
+        p50_ms,
+        p99_ms,
         queries_per_cycle,
         api_per_cycle,
         status_writes_per_cycle,
@@ -628,17 +673,22 @@ async fn measure_fleet() {
     }
     let mb = |b: f64| b / 1_048_576.0;
     println!(
-        "\n| forecasting policies | cold start | all forecasting after | CPU per cold first reconcile | steady cores | RSS | reconcile p50 / p99 without Prometheus | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | steady scale-downs per policy-hour | failover: all forecasting after | scale-downs during failover (below the window's hold) |"
+        "\n| forecasting policies | cold start | all forecasting after | CPU per cold first reconcile | steady cores | reconciles per s (needed) | CPU per reconcile | cores at the full rate | RSS | reconcile p50 / p99 without Prometheus | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | steady scale-downs per policy-hour | failover: all forecasting after | scale-downs during failover (below the window's hold) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &runs {
+        let needed = r.policies as f64 / SYNC_S as f64;
         println!(
-            "| {} | {} | {:.1} s | {:.0} ms | {:.3} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} s | {} ({}) |",
+            "| {} | {} | {:.1} s | {:.0} ms | {:.3} | {:.0} ({:.0}) | {:.2} ms | {:.2} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} s | {} ({}) |",
             r.policies,
             if r.restart { "restart" } else { "fresh" },
             r.cold_s,
             r.cold_cpu_ms,
             r.cores,
+            r.reconciles_per_s,
+            needed,
+            r.cpu_ms_per_reconcile,
+            r.cpu_ms_per_reconcile * needed / 1000.0,
             mb(r.rss),
             r.p50_ms,
             r.p99_ms,
