@@ -14,6 +14,16 @@ pub mod shard;
 pub mod sim;
 pub mod telemetry;
 
+/// FNV-1a, 64 bits, over `bytes`: a fixed, dependency-free hash for what must hash the same
+/// in every process and release (shard membership, a kept model choice's settings).
+pub fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.into_iter().fold(OFFSET, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(PRIME)
+    })
+}
+
 /// Errors the binary reports.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

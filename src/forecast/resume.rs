@@ -21,11 +21,7 @@ const VERSION: &str = "1.";
 /// The settings' fingerprint (FNV-1a 64 of their debug form: stable within a release,
 /// and a change of release only costs one backtest per metric).
 fn fingerprint(config: &EngineConfig) -> u64 {
-    format!("{config:?}")
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+    crate::fnv1a64(format!("{config:?}").bytes())
 }
 
 fn model_index(kind: ModelKind) -> u8 {

@@ -131,15 +131,12 @@ impl FromStr for Shard {
 /// FNV-1a over `namespace/name`. Fixed forever: changing it would move policies between
 /// shards on an upgrade.
 fn fnv1a(namespace: &str, name: &str) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    namespace
-        .bytes()
-        .chain(std::iter::once(b'/'))
-        .chain(name.bytes())
-        .fold(OFFSET, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(PRIME)
-        })
+    crate::fnv1a64(
+        namespace
+            .bytes()
+            .chain(std::iter::once(b'/'))
+            .chain(name.bytes()),
+    )
 }
 
 /// What a shard leader knows of one shard Lease from its last list of them.
