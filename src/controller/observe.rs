@@ -1,7 +1,7 @@
 //! From a policy's metrics to the decision's inputs: read each metric's history, turn its
 //! latest value into an HPA reading, and forecast its peak over the planning window.
 
-use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable, resume};
+use crate::forecast::{Engine, EngineConfig, Forecast, Series, Unreliable};
 
 use super::state::PolicyStates;
 use crate::metrics::{HistoryCache, MetricError, MetricSource, Pods, SeriesKey, queries};
@@ -191,7 +191,7 @@ pub async fn observe<S: MetricSource>(
                     states.take_engine(namespace, policy, &name, &config, (chosen, kept));
                 // Fitting and choosing take milliseconds to seconds: off the async workers.
                 // Without a new sample the last forecast is reused, in place.
-                let (engine, result) = if engine.is_current(&series) {
+                let (mut engine, result) = if engine.is_current(&series) {
                     let result = engine.forecast(&series);
                     (engine, result)
                 } else {
@@ -209,10 +209,10 @@ pub async fn observe<S: MetricSource>(
                         )
                     })
                 };
+                status.choice = engine.choice_text();
                 if let Some(selection) = engine.selection() {
                     status.model = Some(selection.model.name().to_string());
                     status.backtest_error = Some(round3(selection.mase));
-                    status.choice = Some(resume::encode(selection, engine.config()));
                     observed.error = Some(selection.mase);
                     observed.loss_ratio = engine.skill();
                 }

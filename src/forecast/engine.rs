@@ -50,6 +50,8 @@ pub struct Engine {
     /// A model chosen before (by another process, read back from the policy's status) to
     /// start from, and where in the re-choice cadence the full choice falls, 0 to 1.
     resume: Option<(ModelKind, f64)>,
+    /// The current choice as status text, and the choice's time: encoded once per choice.
+    kept: Option<(i64, String)>,
 }
 
 impl Engine {
@@ -63,6 +65,7 @@ impl Engine {
             last: None,
             gated: None,
             resume: None,
+            kept: None,
         }
     }
 
@@ -94,6 +97,21 @@ impl Engine {
             self.selection = Some(selection);
         }
         self
+    }
+
+    /// The current choice as the text a policy's status keeps ([`super::resume`]), encoded
+    /// once per choice rather than on every call.
+    pub fn choice_text(&mut self) -> Option<String> {
+        let selection = self.selection.as_ref()?;
+        if self
+            .kept
+            .as_ref()
+            .is_none_or(|(at, _)| *at != selection.evaluated_at)
+        {
+            let text = super::resume::encode(selection, &self.config);
+            self.kept = Some((selection.evaluated_at, text));
+        }
+        self.kept.as_ref().map(|(_, text)| text.clone())
     }
 
     /// The settings.

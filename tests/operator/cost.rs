@@ -442,7 +442,8 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
     // The operator restarted on a fleet that forecasts already: each status keeps the
     // choice an earlier leader made. Every policy reads the same series, so one operator
     // choosing for the first policy gives every status its choice.
-    let kept = restart.then(|| {
+    let mut kept = None;
+    if restart {
         seed_deployment(&emu, &names[0], current);
         seed_policy(&emu, fleet_policy(&names[0]));
         let mut earlier = Operator::start(&emu, &prometheus.url(), "fleet-earlier", &[]);
@@ -456,14 +457,15 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
                 started.elapsed() < Duration::from_secs(300),
                 "no choice kept"
             );
-            std::thread::sleep(Duration::from_millis(500));
+            // Asleep on the async runtime, which serves the emulator this operator reads.
+            tokio::time::sleep(Duration::from_millis(500)).await;
         };
         earlier.terminate();
-        json!({"metrics": [{
+        kept = Some(json!({"metrics": [{
             "name": metric["name"], "model": metric["model"],
             "backtestError": metric["backtestError"], "choice": metric["choice"]
-        }]})
-    });
+        }]}));
+    }
     for name in names.iter().skip(usize::from(restart)) {
         seed_deployment(&emu, name, current);
         let mut p = fleet_policy(name);
