@@ -64,16 +64,9 @@ pub struct Context {
     policies_by_target: Cached<ScalingPolicy>,
     hpas_by_target: Cached<HorizontalPodAutoscaler>,
     in_flight: std::sync::atomic::AtomicUsize,
-    /// Reconciles allowed to run at once (`--concurrency`), granted first come, first
-    /// served: the controller's own limit hands free slots to due policies in hash order,
-    /// so while a fleet's reconciles do not keep up the same policies wait every time.
-    slots: tokio::sync::Semaphore,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
     secrets: Mutex<HashMap<(String, String), (Instant, Auth)>>,
 }
-
-/// Reconciles at once unless [`Context::with_concurrency`] says otherwise.
-const DEFAULT_SLOTS: usize = 16;
 
 /// How long the watch caches grouped by target are used before they are grouped again:
 /// the delay with which a new HPA or a second policy on a target is seen, on top of the
@@ -188,27 +181,9 @@ impl Context {
             policies_by_target: Cached::default(),
             hpas_by_target: Cached::default(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
-            slots: tokio::sync::Semaphore::new(DEFAULT_SLOTS),
             resources: Mutex::default(),
             secrets: Mutex::default(),
         }
-    }
-
-    /// Allows `count` reconciles at once (at least 1).
-    pub fn with_concurrency(mut self, count: usize) -> Self {
-        self.slots = tokio::sync::Semaphore::new(count.max(1));
-        self
-    }
-
-    /// Waits for a reconcile slot, in the order reconciles asked; `None` once
-    /// [`Context::stop_reconciles`] was called.
-    pub async fn reconcile_slot(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        self.slots.acquire().await.ok()
-    }
-
-    /// No reconcile starts any more (shutting down); those waiting return at once.
-    pub fn stop_reconciles(&self) {
-        self.slots.close();
     }
 
     /// Counts a reconcile as in flight until the returned guard is dropped.
@@ -413,7 +388,7 @@ impl Context {
         &self,
         namespace: &str,
         name: &str,
-        result: &Result<kube::runtime::controller::Action, super::error::ReconcileError>,
+        result: &Result<super::queue::Action, super::error::ReconcileError>,
         took: Duration,
     ) {
         match result {

@@ -9,6 +9,7 @@ pub mod explain;
 mod gather;
 mod leadtime;
 mod observe;
+mod queue;
 pub mod reconcile;
 pub mod report;
 mod state;
@@ -23,8 +24,8 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::leader::{Elector, LeaderError, LeaseConfig};
@@ -36,6 +37,7 @@ use crate::telemetry::{Health, OperatorMetrics, TelemetryServer};
 pub use config::RunArgs;
 pub use context::Context;
 use error::ReconcileError;
+use queue::{Action, Queue};
 use reconcile::reconcile;
 
 /// Runs the operator until SIGTERM or Ctrl-C.
@@ -95,11 +97,14 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn error_policy(policy: Arc<ScalingPolicy>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
+/// The wait before a failed reconcile is retried (`None`: it panicked, and was logged).
+fn error_policy(policy: &ScalingPolicy, error: Option<&ReconcileError>, ctx: &Context) -> Action {
     let namespace = policy.namespace().unwrap_or_default();
     let name = policy.name_any();
     let wait = ctx.backoff(&namespace, &name);
-    tracing::warn!(%namespace, policy = %name, %error, retry_in_ms = wait.as_millis() as u64, "reconcile failed");
+    if let Some(error) = error {
+        tracing::warn!(%namespace, policy = %name, %error, retry_in_ms = wait.as_millis() as u64, "reconcile failed");
+    }
     Action::requeue(wait)
 }
 
@@ -251,30 +256,22 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
             }
         }),
     );
-    let ctx = Arc::new(
-        Context::new(
-            client.clone(),
-            prometheus,
-            recorder,
-            Duration::from_secs(args.sync_period.max(1)),
-            gate.clone(),
-            metrics.clone(),
-            hpas,
-        )
-        .with_concurrency(usize::from(args.concurrency)),
-    );
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        prometheus,
+        recorder,
+        Duration::from_secs(args.sync_period.max(1)),
+        gate.clone(),
+        metrics.clone(),
+        hpas,
+    ));
     let policies: Api<ScalingPolicy> = match &args.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
-    let controller = Controller::new(policies, watcher::Config::default())
-        // Every due policy is handed over at once and waits for one of `--concurrency`
-        // slots in the order it became due (`Context::reconcile_slot`).
-        .with_config(ControllerConfig::default().concurrency(0))
-        .reconcile_all_on(on_becoming_leader(gate, ctx.clone()))
-        .graceful_shutdown_on(stopped(stop.clone()));
-    let store = controller.store();
+    let (store, policy_writer) = reflector::store();
     ctx.set_policy_store(store.clone());
+    let queue: Arc<Queue<ObjectRef<ScalingPolicy>>> = Arc::new(Queue::default());
     let janitor_ctx = ctx.clone();
     let janitor_store = store.clone();
     let janitor_health = health.clone();
@@ -300,21 +297,64 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         }
     });
     tracing::info!(%identity, namespace = args.namespace.as_deref().unwrap_or("(all)"), "prescaler operator starting");
-    let last_watch_warning = std::sync::Mutex::new(None);
-    let shutdown_ctx = ctx.clone();
-    let run = controller
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| {
-            if let Err(error) = &result {
-                match error {
-                    kube::runtime::controller::Error::QueueError(e) => {
-                        watch_failure(e, &last_watch_warning)
-                    }
-                    other => tracing::debug!(error = %other, "controller event"),
-                }
+    // Reconciles start once the watch has listed every policy, like a controller's.
+    let mut workers = tokio::spawn({
+        let (queue, store, ctx) = (queue.clone(), store.clone(), ctx.clone());
+        let concurrency = usize::from(args.concurrency);
+        let stop = stop.clone();
+        async move {
+            tokio::select! {
+                ready = context::store_ready(&store) => if !ready { return },
+                () = stopped(stop) => return,
             }
-            futures::future::ready(())
-        });
+            let depth = tokio::spawn({
+                let (queue, metrics) = (queue.clone(), ctx.metrics.clone());
+                async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(1));
+                    loop {
+                        tick.tick().await;
+                        metrics.set_queue_depth(queue.waiting());
+                    }
+                }
+            });
+            let find = move |key: &ObjectRef<ScalingPolicy>| store.get(key);
+            let run_ctx = ctx.clone();
+            let reconcile = move |policy| reconcile(policy, run_ctx.clone());
+            let on_error = move |policy: Arc<ScalingPolicy>, error: Option<&ReconcileError>| {
+                error_policy(&policy, error, &ctx)
+            };
+            queue::run(queue, concurrency, find, reconcile, on_error).await;
+            depth.abort();
+        }
+    });
+    // Every change to a policy (its status included, as a controller's watch would) makes
+    // it due now; so does every policy when this process becomes the leader.
+    let last_watch_warning = std::sync::Mutex::new(None);
+    let watch = reflector::reflector(
+        policy_writer,
+        watcher::watcher(policies, watcher::Config::default()),
+    )
+    .default_backoff()
+    .for_each(|event| {
+        match event {
+            Ok(watcher::Event::Apply(policy) | watcher::Event::InitApply(policy)) => {
+                queue.now(ObjectRef::from_obj(&policy));
+            }
+            Ok(watcher::Event::Delete(policy)) => queue.forget(&ObjectRef::from_obj(&policy)),
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
+            Err(error) => watch_failure(&error, &last_watch_warning),
+        }
+        futures::future::ready(())
+    });
+    let leads = on_becoming_leader(gate, ctx.clone()).for_each(|()| {
+        for policy in store.state() {
+            queue.now(ObjectRef::from_obj(&policy));
+        }
+        futures::future::ready(())
+    });
+    let run = async {
+        futures::future::join(watch, leads).await;
+    };
     tokio::pin!(run);
     let election = async {
         match elector.as_mut() {
@@ -326,27 +366,17 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
         () = &mut run => Ok(()),
         ended = election => Err(crate::Error::ElectionStopped(ended)),
         () = stopped(stop.clone()) => {
-            shutdown_ctx.stop_reconciles();
-            // The controller stops taking work on the same signal; whatever it is stuck on
-            // (an API server that does not answer, a watch that keeps failing), the
-            // process leaves after the grace period.
-            let drained = async {
-                while shutdown_ctx.in_flight() > 0 {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            };
-            let finished = async {
-                tokio::select! {
-                    () = &mut run => {}
-                    () = drained => {}
-                }
-            };
-            if tokio::time::timeout(SHUTDOWN_GRACE, finished).await.is_err() {
+            // Nothing new starts; whatever the reconciles in flight are stuck on (an API
+            // server that does not answer), the process leaves after the grace period.
+            queue.close();
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut workers).await.is_err() {
                 tracing::warn!(grace_s = SHUTDOWN_GRACE.as_secs(), "reconciles still in flight after the grace period; stopping anyway");
             }
             Ok(())
         }
     };
+    queue.close();
+    workers.abort();
     janitor.abort();
     hpa_watch.abort();
     if let Some(guard) = guard {

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use tracing::Instrument;
 
@@ -18,6 +17,7 @@ use super::error::{ReconcileError, api};
 use super::evaluate::{Evaluation, Facts, Next, Write, evaluate, invalid_at};
 use super::gather::{Gathered, gather};
 use super::leadtime;
+use super::queue::Action;
 use super::target::{self, FIELD_MANAGER};
 use crate::telemetry::Direction;
 
@@ -33,10 +33,6 @@ pub async fn reconcile(
     policy: Arc<ScalingPolicy>,
     ctx: Arc<Context>,
 ) -> Result<Action, ReconcileError> {
-    let Some(_slot) = ctx.reconcile_slot().await else {
-        // Shutting down: nothing new starts.
-        return Ok(Action::await_change());
-    };
     let namespace = policy.namespace().unwrap_or_default();
     let name = policy.name_any();
     let span = tracing::info_span!("reconcile", namespace = %namespace, policy = %name);

@@ -234,6 +234,8 @@ pub struct OperatorMetrics {
     history_cache_bytes: Gauge,
     /// `prescaler_policies_behind`.
     policies_behind: Gauge,
+    /// `prescaler_reconcile_queue_depth`.
+    queue_depth: Gauge,
     memory: Mutex<Memory>,
 }
 
@@ -430,6 +432,12 @@ impl OperatorMetrics {
             "Policies this leader writes that had no full reconcile for more than two sync periods: above 0, reconciles do not keep up (raise --concurrency, lengthen syncPeriod, or shard)",
             policies_behind.clone(),
         );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "reconcile_queue_depth",
+            "Policies due for a reconcile and waiting for one of --concurrency workers, sampled every second",
+            queue_depth.clone(),
+        );
         for result in [ReconcileResult::Success, ReconcileResult::Error] {
             let _ = reconciles.get_or_create(&ResultLabels {
                 result: result.label(),
@@ -469,6 +477,7 @@ impl OperatorMetrics {
             leader,
             history_cache_bytes,
             policies_behind,
+            queue_depth,
             memory: Mutex::new(Memory::default()),
         }
     }
@@ -741,6 +750,12 @@ impl OperatorMetrics {
     /// Sets `prescaler_policies_behind`.
     pub fn set_policies_behind(&self, count: usize) {
         self.policies_behind
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// Sets `prescaler_reconcile_queue_depth`.
+    pub fn set_queue_depth(&self, count: usize) {
+        self.queue_depth
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
