@@ -20,6 +20,8 @@ mod forecast;
 mod leader;
 #[path = "operator/malformed.rs"]
 mod malformed;
+#[path = "operator/overload.rs"]
+mod overload;
 #[path = "operator/shards.rs"]
 mod shards;
 #[path = "operator/shutdown.rs"]
