@@ -312,6 +312,9 @@ struct Fleet {
     cold_cpu_ms: f64,
     /// Steady state: cores used (CPU seconds per second).
     cores: f64,
+    /// Steady state: cores used by the standby, the emulator with this harness, and
+    /// Prometheus (the machine has 2).
+    others_cores: [f64; 3],
     /// Steady state: full reconciles per second (a fleet at its sync period needs
     /// policies ÷ syncPeriod), and CPU per full reconcile.
     reconciles_per_s: f64,
@@ -475,7 +478,16 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         seed_policy(&emu, p);
     }
     let proxy = RecordingProxy::start(&prometheus.url());
-    let leader = Operator::start(&emu, &proxy.url(), "fleet-a", &elect("fleet-a"));
+    // `PRESCALER_FLEET_CONCURRENCY=N` runs both replicas with `--concurrency N`.
+    let concurrency = std::env::var("PRESCALER_FLEET_CONCURRENCY").ok();
+    let flags = |identity: &'static str| {
+        let mut flags: Vec<&str> = elect(identity);
+        if let Some(c) = &concurrency {
+            flags.extend(["--concurrency", c.as_str()]);
+        }
+        flags
+    };
+    let leader = Operator::start(&emu, &proxy.url(), "fleet-a", &flags("fleet-a"));
     let pid = leader.pid().expect("running");
     let started = Instant::now();
     // A reconcile that read the metrics ran the policy's forecast, and its status then names
@@ -504,7 +516,7 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
     });
     assert_eq!(forecasting, n, "every status names its model");
     // The standby starts once the leader is warm, as after a rollout.
-    let standby = Operator::start(&emu, &proxy.url(), "fleet-b", &elect("fleet-b"));
+    let standby = Operator::start(&emu, &proxy.url(), "fleet-b", &flags("fleet-b"));
     let standby_port = standby.telemetry_port(Duration::from_secs(60)).await;
     // Let the start-up burst settle for a sync period, then sample four.
     tokio::time::sleep(Duration::from_secs(SYNC_S)).await;
@@ -517,6 +529,18 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         emu.count_requests("*", "/"),
         emu.count_requests("PATCH", "/status"),
     );
+    // The rest of the machine over the same window: the standby (watching), this process
+    // (the emulator and the harness) and Prometheus.
+    let others = || {
+        let me = std::process::id();
+        [
+            standby.pid().expect("running"),
+            me,
+            prometheus.pid().expect("running"),
+        ]
+        .map(|p| sample_proc(p, ticks).1)
+    };
+    let others0 = others();
     let t0 = Instant::now();
     let mut rss = Vec::new();
     while t0.elapsed() < WINDOW {
@@ -524,7 +548,9 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let (_, cpu1) = sample_proc(pid, ticks);
+    let others1 = others();
     let wall = t0.elapsed().as_secs_f64();
+    let others_cores = [0, 1, 2].map(|i| (others1[i] - others0[i]) / wall);
     let steady_downs_per_hour =
         (down_writes(leader_port) - downs0) as f64 * 3_600.0 / (wall * n as f64);
     let cycles = wall / SYNC_S as f64;
@@ -628,6 +654,7 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         cold_s,
         cold_cpu_ms: cold_cpu * 1000.0 / n as f64,
         cores: (cpu1 - cpu0) / wall,
+        others_cores,
         reconciles_per_s: latencies.len() as f64 / wall,
         cpu_ms_per_reconcile: (cpu1 - cpu0) * 1000.0 / latencies.len().max(1) as f64,
         rss: median(rss),
@@ -675,18 +702,21 @@ async fn measure_fleet() {
     }
     let mb = |b: f64| b / 1_048_576.0;
     println!(
-        "\n| forecasting policies | cold start | all forecasting after | CPU per cold first reconcile | steady cores | reconciles per s (needed) | CPU per reconcile | cores at the full rate | RSS | reconcile p50 / p99 without Prometheus | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | steady scale-downs per policy-hour | failover: all forecasting after | scale-downs during failover (below the window's hold) |"
+        "\n| forecasting policies | cold start | all forecasting after | CPU per cold first reconcile | steady cores | standby / emulator / Prometheus cores | reconciles per s (needed) | CPU per reconcile | cores at the full rate | RSS | reconcile p50 / p99 without Prometheus | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | steady scale-downs per policy-hour | failover: all forecasting after | scale-downs during failover (below the window's hold) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &runs {
         let needed = r.policies as f64 / SYNC_S as f64;
         println!(
-            "| {} | {} | {:.1} s | {:.0} ms | {:.3} | {:.0} ({:.0}) | {:.2} ms | {:.2} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} s | {} ({}) |",
+            "| {} | {} | {:.1} s | {:.0} ms | {:.3} | {:.2} / {:.2} / {:.2} | {:.0} ({:.0}) | {:.2} ms | {:.2} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} s | {} ({}) |",
             r.policies,
             if r.restart { "restart" } else { "fresh" },
             r.cold_s,
             r.cold_cpu_ms,
             r.cores,
+            r.others_cores[0],
+            r.others_cores[1],
+            r.others_cores[2],
             r.reconciles_per_s,
             needed,
             r.cpu_ms_per_reconcile,
