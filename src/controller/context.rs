@@ -94,27 +94,42 @@ impl TargetKey {
 /// every reconcile cost time in proportion to the fleet.
 type Grouped<K> = Arc<HashMap<TargetKey, Vec<Arc<K>>>>;
 
-/// A grouping and when it was made.
-struct Cached<K>(Mutex<Option<(Instant, Grouped<K>)>>);
+/// A grouping and when it was made, and whether a reconcile is making the next one.
+struct Cached<K> {
+    grouped: Mutex<Option<(Instant, Grouped<K>)>>,
+    regrouping: std::sync::atomic::AtomicBool,
+}
 
 impl<K> Default for Cached<K> {
     fn default() -> Self {
-        Self(Mutex::new(None))
+        Self {
+            grouped: Mutex::new(None),
+            regrouping: std::sync::atomic::AtomicBool::new(false),
+        }
     }
 }
 
 impl<K> Cached<K> {
-    /// The grouping of `all()` by `key`, made again when older than [`INDEX_TTL`].
+    /// The grouping of `all()` by `key`, made again when older than [`INDEX_TTL`]. One
+    /// caller makes it, outside the lock; the others meanwhile take the one before (at
+    /// most a moment older), so no reconcile waits on another's O(fleet) regrouping.
     fn get(
         &self,
         all: impl FnOnce() -> Vec<Arc<K>>,
         key: impl Fn(&K) -> Option<TargetKey>,
     ) -> Grouped<K> {
-        let mut cached = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((built, grouped)) = cached.as_ref()
-            && built.elapsed() < INDEX_TTL
+        use std::sync::atomic::Ordering;
+        let before = {
+            let cached = self.grouped.lock().unwrap_or_else(|e| e.into_inner());
+            match cached.as_ref() {
+                Some((built, grouped)) if built.elapsed() < INDEX_TTL => return grouped.clone(),
+                other => other.map(|(_, grouped)| grouped.clone()),
+            }
+        };
+        if let Some(before) = before
+            && self.regrouping.swap(true, Ordering::AcqRel)
         {
-            return grouped.clone();
+            return before;
         }
         let mut grouped: HashMap<TargetKey, Vec<Arc<K>>> = HashMap::new();
         for object in all() {
@@ -123,7 +138,9 @@ impl<K> Cached<K> {
             }
         }
         let grouped = Arc::new(grouped);
-        *cached = Some((Instant::now(), grouped.clone()));
+        *self.grouped.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), grouped.clone()));
+        self.regrouping.store(false, Ordering::Release);
         grouped
     }
 }
