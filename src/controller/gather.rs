@@ -117,8 +117,12 @@ async fn resolve_and_read(
     policy: &ScalingPolicy,
 ) -> Result<(ApiResource, ScaleView), TargetError> {
     let resource = ctx.resolve(&policy.spec.target_ref).await?;
+    let asked = std::time::Instant::now();
     let scale =
-        target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref).await?;
+        target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref).await;
+    ctx.policies
+        .api_waited(namespace, &policy.name_any(), asked.elapsed());
+    let scale = scale?;
     Ok((resource, scale))
 }
 

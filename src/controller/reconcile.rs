@@ -45,13 +45,16 @@ pub async fn reconcile(
         .await;
     let took = started.elapsed();
     ctx.observe_reconcile(&namespace, &name, &result, took);
-    // The operator's own share, without the wait for Prometheus: what sizing depends on.
+    // The waits for Prometheus and for the API server apart from the rest, which is the
+    // operator's own share: what sizing depends on.
     let prometheus = ctx.policies.wait_of(&namespace, &name);
+    let kubernetes = ctx.policies.api_wait_of(&namespace, &name);
     tracing::debug!(
         %namespace,
         policy = %name,
         took_us = took.as_micros() as u64,
         prometheus_us = prometheus.as_micros() as u64,
+        api_us = kubernetes.as_micros() as u64,
         full = ctx.policies.ran_since(&namespace, &name, started),
         "reconciled"
     );
@@ -121,7 +124,8 @@ async fn reconcile_inner(
             _ => serde_json::json!({ "status": status }),
         };
         tracing::debug!(%namespace, policy = %name, patch = %patch["status"], "status written");
-        policies
+        let asked = std::time::Instant::now();
+        let patched = policies
             .patch_status(
                 name,
                 &PatchParams {
@@ -130,8 +134,9 @@ async fn reconcile_inner(
                 },
                 &Patch::Merge(&patch),
             )
-            .await
-            .map_err(api("writing status"))?;
+            .await;
+        ctx.policies.api_waited(namespace, name, asked.elapsed());
+        patched.map_err(api("writing status"))?;
     }
     ctx.policies.settle(namespace, name, held);
     ctx.policies.ran(namespace, name, version);
@@ -193,6 +198,7 @@ async fn apply(
     }
     match write {
         Write::Scale { to, .. } => {
+            let asked = std::time::Instant::now();
             let written = target::write_scale(
                 &ctx.client,
                 resource,
@@ -201,6 +207,8 @@ async fn apply(
                 *to,
             )
             .await;
+            ctx.policies
+                .api_waited(namespace, &policy.name_any(), asked.elapsed());
             match written {
                 // Only the user can fix a refused write: say so on the policy, do not retry
                 // with backoff.

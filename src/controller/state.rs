@@ -34,6 +34,8 @@ struct Memory {
     pods_look: Option<(Instant, (i32, i32), bool)>,
     /// Time the reconcile in progress spent waiting for Prometheus.
     waited: Duration,
+    /// Time the reconcile in progress waited for the Kubernetes API server.
+    api_waited: Duration,
     /// The policy's sync period, as its last reconcile read it.
     sync: Option<Duration>,
     /// The leadership term of the last reconcile that settled its status (0: none).
@@ -152,12 +154,25 @@ impl PolicyStates {
 
     /// Enters a policy (a reconcile of it has started).
     pub fn enter(&self, namespace: &str, name: &str) {
-        self.with(namespace, name, |m| m.waited = Duration::ZERO);
+        self.with(namespace, name, |m| {
+            m.waited = Duration::ZERO;
+            m.api_waited = Duration::ZERO;
+        });
     }
 
     /// Adds time the reconcile in progress waited for Prometheus.
     pub fn waited(&self, namespace: &str, name: &str, took: Duration) {
         self.with(namespace, name, |m| m.waited += took);
+    }
+
+    /// Adds time the reconcile in progress waited for the Kubernetes API server.
+    pub fn api_waited(&self, namespace: &str, name: &str, took: Duration) {
+        self.with(namespace, name, |m| m.api_waited += took);
+    }
+
+    /// Time the last reconcile waited for the Kubernetes API server.
+    pub fn api_wait_of(&self, namespace: &str, name: &str) -> Duration {
+        self.with(namespace, name, |m| m.api_waited)
     }
 
     /// Time the last reconcile waited for Prometheus.

@@ -324,6 +324,8 @@ struct Fleet {
     /// Reconcile latency without the wait for Prometheus, p50 and p99, ms.
     p50_ms: f64,
     p99_ms: f64,
+    /// The same without the waits for the API server either: the operator's own time.
+    own_ms: (f64, f64),
     /// Range queries and API requests per policy per sync period.
     queries_per_cycle: f64,
     api_per_cycle: f64,
@@ -361,9 +363,9 @@ fn held_at(status: &Value, at: i64, window: i64) -> i64 {
         .unwrap_or(0)
 }
 
-/// The (took − Prometheus) latency of every reconcile in `log` that read metrics, in ms,
-/// and the policies they were for.
-fn reconciles(log: &str) -> Vec<(String, f64)> {
+/// Full reconciles in an operator's log: the policy, and the milliseconds it took without
+/// the wait for Prometheus, and without that and the wait for the API server.
+fn reconciles(log: &str) -> Vec<(String, f64, f64)> {
     let field = |line: &str, key: &str| -> Option<String> {
         let at = line.find(key)? + key.len();
         Some(
@@ -380,12 +382,14 @@ fn reconciles(log: &str) -> Vec<(String, f64)> {
         .filter_map(|l| {
             let took: f64 = field(l, "took_us=")?.parse().ok()?;
             let waited: f64 = field(l, "prometheus_us=")?.parse().ok()?;
+            let api: f64 = field(l, "api_us=")?.parse().ok()?;
             // Only full reconciles (metrics read from Prometheus or the cache, the
             // forecast run): a standby's and a too-soon one return at once.
             (field(l, "full=")? == "true").then(|| {
                 (
                     field(l, "policy=").unwrap_or_default(),
                     (took - waited) / 1000.0,
+                    (took - waited - api) / 1000.0,
                 )
             })
         })
@@ -502,7 +506,7 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
             n - seen.len()
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
-        for (policy, _) in reconciles(&read_log_from(&leader.log, &mut read_to)) {
+        for (policy, _, _) in reconciles(&read_log_from(&leader.log, &mut read_to)) {
             seen.insert(policy);
         }
     }
@@ -558,14 +562,15 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
     let queries_per_cycle = per_cycle(proxy.count(RANGE) - q0);
     let api_per_cycle = per_cycle(emu.count_requests("*", "/") - a0);
     let status_writes_per_cycle = per_cycle(emu.count_requests("PATCH", "/status") - s0);
-    let latencies: Vec<f64> = reconciles(&leader.logs()[log_from..])
+    let (latencies, own): (Vec<f64>, Vec<f64>) = reconciles(&leader.logs()[log_from..])
         .into_iter()
-        .map(|(_, ms)| ms)
-        .collect();
+        .map(|(_, ms, own)| (ms, own))
+        .unzip();
     let (p50_ms, p99_ms) = (
         percentile(latencies.clone(), 0.5),
         percentile(latencies.clone(), 0.99),
     );
+    let own_ms = (percentile(own.clone(), 0.5), percentile(own, 0.99));
 
     // Failover: the leader dies without releasing its Lease. What it last stored, and
     // each target's replicas then.
@@ -641,7 +646,7 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         // Only what the standby logged since the last look: its log grows by every
         // reconcile of every policy.
         let log = read_log_from(&standby.log, &mut read_to);
-        for (policy, _) in reconciles(&log) {
+        for (policy, _, _) in reconciles(&log) {
             seen.insert(policy);
         }
     }
@@ -660,6 +665,7 @@ async fn fleet(prometheus: &PrometheusServer, n: usize, restart: bool) -> Fleet 
         rss: median(rss),
         p50_ms,
         p99_ms,
+        own_ms,
         queries_per_cycle,
         api_per_cycle,
         status_writes_per_cycle,
@@ -702,13 +708,13 @@ async fn measure_fleet() {
     }
     let mb = |b: f64| b / 1_048_576.0;
     println!(
-        "\n| forecasting policies | cold start | all forecasting after | CPU per cold first reconcile | steady cores | standby / emulator / Prometheus cores | reconciles per s (needed) | CPU per reconcile | cores at the full rate | RSS | reconcile p50 / p99 without Prometheus | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | steady scale-downs per policy-hour | failover: all forecasting after | scale-downs during failover (below the window's hold) |"
+        "\n| forecasting policies | cold start | all forecasting after | CPU per cold first reconcile | steady cores | standby / emulator / Prometheus cores | reconciles per s (needed) | CPU per reconcile | cores at the full rate | RSS | reconcile p50 / p99 without Prometheus | … and without the API server | range queries per policy per cycle | API requests per policy per cycle | status writes per policy per cycle | steady scale-downs per policy-hour | failover: all forecasting after | scale-downs during failover (below the window's hold) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &runs {
         let needed = r.policies as f64 / SYNC_S as f64;
         println!(
-            "| {} | {} | {:.1} s | {:.0} ms | {:.3} | {:.2} / {:.2} / {:.2} | {:.0} ({:.0}) | {:.2} ms | {:.2} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} s | {} ({}) |",
+            "| {} | {} | {:.1} s | {:.0} ms | {:.3} | {:.2} / {:.2} / {:.2} | {:.0} ({:.0}) | {:.2} ms | {:.2} | {:.0} MiB | {:.2} / {:.2} ms | {:.2} / {:.2} ms | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} s | {} ({}) |",
             r.policies,
             if r.restart { "restart" } else { "fresh" },
             r.cold_s,
@@ -724,6 +730,8 @@ async fn measure_fleet() {
             mb(r.rss),
             r.p50_ms,
             r.p99_ms,
+            r.own_ms.0,
+            r.own_ms.1,
             r.queries_per_cycle,
             r.api_per_cycle,
             r.status_writes_per_cycle,
