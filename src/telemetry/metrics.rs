@@ -414,29 +414,25 @@ impl OperatorMetrics {
             "forecast_loss_ratio",
             "Backtest loss of the forecast over the plan's window divided by the last value's; at 1 or above the forecast has no skill and scaling is reactive (ForecastReliable=False, NoSkill)",
         );
-        let leader = Gauge::default();
-        registry.register(
+        let leader = gauge(
+            &mut registry,
             "leader",
             "1 while this operator instance is the leader and may write, else 0",
-            leader.clone(),
         );
-        let history_cache_bytes = Gauge::default();
-        registry.register(
+        let history_cache_bytes = gauge(
+            &mut registry,
             "history_cache_bytes",
             "Approximate memory held by the metric history cache, in bytes",
-            history_cache_bytes.clone(),
         );
-        let policies_behind = Gauge::default();
-        registry.register(
+        let policies_behind = gauge(
+            &mut registry,
             "policies_behind",
             "Policies this leader writes that had no full reconcile for more than two sync periods: above 0, reconciles do not keep up (raise --concurrency, lengthen syncPeriod, or shard)",
-            policies_behind.clone(),
         );
-        let queue_depth = Gauge::default();
-        registry.register(
+        let queue_depth = gauge(
+            &mut registry,
             "reconcile_queue_depth",
             "Policies due for a reconcile and waiting for one of --concurrency workers, sampled every second",
-            queue_depth.clone(),
         );
         for result in [ReconcileResult::Success, ReconcileResult::Error] {
             let _ = reconciles.get_or_create(&ResultLabels {
@@ -804,6 +800,13 @@ impl OperatorMetrics {
         }
         self.remember().pending.remove(&labels);
     }
+}
+
+/// A plain gauge registered as `prescaler_<name>`.
+fn gauge(registry: &mut Registry, name: &str, help: &str) -> Gauge {
+    let gauge = Gauge::default();
+    registry.register(name, help, gauge.clone());
+    gauge
 }
 
 fn policy_labels(namespace: &str, policy: &str) -> PolicyLabels {
