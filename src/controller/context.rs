@@ -63,7 +63,6 @@ pub struct Context {
     policy_store: std::sync::OnceLock<Store<ScalingPolicy>>,
     policies_by_target: Cached<ScalingPolicy>,
     hpas_by_target: Cached<HorizontalPodAutoscaler>,
-    in_flight: std::sync::atomic::AtomicUsize,
     resources: Mutex<HashMap<(String, String), (Instant, ApiResource)>>,
     secrets: Mutex<HashMap<(String, String), (Instant, Auth)>>,
 }
@@ -197,22 +196,9 @@ impl Context {
             policy_store: std::sync::OnceLock::new(),
             policies_by_target: Cached::default(),
             hpas_by_target: Cached::default(),
-            in_flight: std::sync::atomic::AtomicUsize::new(0),
             resources: Mutex::default(),
             secrets: Mutex::default(),
         }
-    }
-
-    /// Counts a reconcile as in flight until the returned guard is dropped.
-    pub fn reconciling(&self) -> InFlight<'_> {
-        self.in_flight
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        InFlight(&self.in_flight)
-    }
-
-    /// Reconciles in flight now.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether this process may write the policy `namespace/name` now: it leads the shard
@@ -581,15 +567,6 @@ where
         {
             return result.is_ok();
         }
-    }
-}
-
-/// A reconcile in flight; see [`Context::reconciling`].
-pub struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 

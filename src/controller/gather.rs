@@ -53,7 +53,8 @@ pub async fn gather(
             resource: None,
         });
     }
-    let (resource, scale) = match resolve_and_read(ctx, namespace, policy).await {
+    let name = policy.name_any();
+    let (resource, scale) = match resolve_and_read(ctx, (namespace, &name), policy).await {
         Ok(found) => found,
         Err(e) if e.is_permanent() => {
             return Ok(Gathered {
@@ -67,7 +68,6 @@ pub async fn gather(
         }
         Err(e) => return Err(e.into()),
     };
-    let name = policy.name_any();
     let before = policy.status.as_ref().and_then(|s| s.lead_time.as_ref());
     let lead = lead_time(ctx, (namespace, &name), &policy.spec, before, &scale, now).await;
     let hpas = ctx
@@ -113,15 +113,14 @@ pub async fn gather(
 
 async fn resolve_and_read(
     ctx: &Context,
-    namespace: &str,
+    (namespace, name): (&str, &str),
     policy: &ScalingPolicy,
 ) -> Result<(ApiResource, ScaleView), TargetError> {
     let resource = ctx.resolve(&policy.spec.target_ref).await?;
     let asked = std::time::Instant::now();
     let scale =
         target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref).await;
-    ctx.policies
-        .api_waited(namespace, &policy.name_any(), asked.elapsed());
+    ctx.policies.api_waited(namespace, name, asked.elapsed());
     let scale = scale?;
     Ok((resource, scale))
 }

@@ -38,7 +38,6 @@ pub async fn reconcile(
     let span = tracing::info_span!("reconcile", namespace = %namespace, policy = %name);
     // Entered before anything can fail, so the janitor finds every policy it touched.
     ctx.policies.enter(&namespace, &name);
-    let _in_flight = ctx.reconciling();
     let started = std::time::Instant::now();
     let result = reconcile_inner(&policy, &ctx, &namespace, &name)
         .instrument(span)
@@ -46,18 +45,19 @@ pub async fn reconcile(
     let took = started.elapsed();
     ctx.observe_reconcile(&namespace, &name, &result, took);
     // The waits for Prometheus and for the API server apart from the rest, which is the
-    // operator's own share: what sizing depends on.
-    let prometheus = ctx.policies.wait_of(&namespace, &name);
-    let kubernetes = ctx.policies.api_wait_of(&namespace, &name);
-    tracing::debug!(
-        %namespace,
-        policy = %name,
-        took_us = took.as_micros() as u64,
-        prometheus_us = prometheus.as_micros() as u64,
-        api_us = kubernetes.as_micros() as u64,
-        full = ctx.policies.ran_since(&namespace, &name, started),
-        "reconciled"
-    );
+    // operator's own share: what sizing depends on. Read only when logged.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let (prometheus, kubernetes, full) = ctx.policies.last_run(&namespace, &name, started);
+        tracing::debug!(
+            %namespace,
+            policy = %name,
+            took_us = took.as_micros() as u64,
+            prometheus_us = prometheus.as_micros() as u64,
+            api_us = kubernetes.as_micros() as u64,
+            full,
+            "reconciled"
+        );
+    }
     result
 }
 

@@ -170,14 +170,19 @@ impl PolicyStates {
         self.with(namespace, name, |m| m.api_waited += took);
     }
 
-    /// Time the last reconcile waited for the Kubernetes API server.
-    pub fn api_wait_of(&self, namespace: &str, name: &str) -> Duration {
-        self.with(namespace, name, |m| m.api_waited)
-    }
-
-    /// Time the last reconcile waited for Prometheus.
-    pub fn wait_of(&self, namespace: &str, name: &str) -> Duration {
-        self.with(namespace, name, |m| m.waited)
+    /// What the reconcile started at `since` waited for Prometheus and for the API server,
+    /// and whether it was a full one (not one that returned at once: a standby's, or one
+    /// too soon after the last).
+    pub fn last_run(
+        &self,
+        namespace: &str,
+        name: &str,
+        since: Instant,
+    ) -> (Duration, Duration, bool) {
+        self.with(namespace, name, |m| {
+            let full = m.last_run.as_ref().is_some_and(|(at, _)| *at >= since);
+            (m.waited, m.api_waited, full)
+        })
     }
 
     /// Counts a failed reconcile; returns the failures in a row.
@@ -198,14 +203,6 @@ impl PolicyStates {
         self.with(namespace, name, |m| {
             m.last_run = Some((Instant::now(), version));
         });
-    }
-
-    /// Whether a full reconcile of the policy (not one that returned at once: a standby's,
-    /// or one too soon after the last) completed since `since`.
-    pub fn ran_since(&self, namespace: &str, name: &str, since: Instant) -> bool {
-        self.with(namespace, name, |m| {
-            m.last_run.as_ref().is_some_and(|(at, _)| *at >= since)
-        })
     }
 
     /// How long to wait when the policy was reconciled less than `sync` ago at the same
