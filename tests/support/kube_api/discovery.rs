@@ -173,7 +173,8 @@ pub fn openapi_group_version(defs: &[ResourceDef], group: &str, version: &str) -
         let gvk = json!({ "group": group, "version": version, "kind": def.kind });
         let mut schema = def
             .schema
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or_else(|| json!({ "type": "object" }));
         if let Some(map) = schema.as_object_mut() {
             map.insert("x-kubernetes-group-version-kind".into(), json!([gvk]));
@@ -229,7 +230,8 @@ pub fn openapi_v2(defs: &[ResourceDef]) -> Value {
     for def in defs {
         let mut schema = def
             .schema
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or_else(|| json!({ "type": "object" }));
         if let Some(map) = schema.as_object_mut() {
             map.insert(

@@ -1,5 +1,7 @@
 //! The resource types the emulator serves: the built-in kinds and those CRDs add.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::status::ApiError;
@@ -52,8 +54,9 @@ pub struct ResourceDef {
     pub scale: Option<ScalePaths>,
     /// Columns after NAME; empty means NAME and AGE only.
     pub columns: Vec<Column>,
-    /// `openAPIV3Schema`, whose `default`s are applied on writes.
-    pub schema: Option<Value>,
+    /// `openAPIV3Schema`, whose `default`s are applied on writes. Shared: a definition is
+    /// cloned on every request, and a CRD's schema runs to tens of kilobytes.
+    pub schema: Option<Arc<Value>>,
     /// The CRD that defines this resource, if any.
     pub crd: Option<String>,
     /// Whether the storage version of a CRD (or any built-in).
@@ -372,7 +375,10 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceDef>, ApiError> {
             status: subresources.get("status").is_some(),
             scale,
             columns,
-            schema: version.pointer("/schema/openAPIV3Schema").cloned(),
+            schema: version
+                .pointer("/schema/openAPIV3Schema")
+                .cloned()
+                .map(Arc::new),
             crd: Some(name.clone()),
             storage: version.get("storage").and_then(Value::as_bool) == Some(true),
         });

@@ -2,6 +2,7 @@
 //! change events for watches, and the create/update/delete semantics of the API server.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -63,11 +64,12 @@ pub struct Store {
     defs: Vec<ResourceDef>,
     objects: BTreeMap<Key, Value>,
     rv: u64,
-    history: VecDeque<Event>,
+    /// Shared with every watch, which each receive every event and let most pass unread.
+    history: VecDeque<Arc<Event>>,
     history_limit: usize,
     /// The newest resourceVersion no longer in `history`.
     compacted: u64,
-    sender: broadcast::Sender<Event>,
+    sender: broadcast::Sender<Arc<Event>>,
 }
 
 fn key(def: &ResourceDef, namespace: &str, name: &str) -> Key {
@@ -80,16 +82,18 @@ fn key(def: &ResourceDef, namespace: &str, name: &str) -> Key {
     )
 }
 
-/// The object without the parts that do not count towards `metadata.generation`.
-fn spec_part(object: &Value, with_status: bool) -> Value {
-    let mut v = object.clone();
-    if let Some(map) = v.as_object_mut() {
-        map.remove("metadata");
-        if with_status {
-            map.remove("status");
+/// Whether two objects differ in a part that counts towards `metadata.generation` (all but
+/// `metadata`, and `status` too when the resource has a status subresource).
+fn spec_changed(old: &Value, new: &Value, with_status: bool) -> bool {
+    let counted = |key: &str| key != "metadata" && !(with_status && key == "status");
+    match (old.as_object(), new.as_object()) {
+        (Some(old), Some(new)) => {
+            let old_keys = old.iter().filter(|(k, _)| counted(k));
+            let new_keys = new.iter().filter(|(k, _)| counted(k));
+            !old_keys.eq(new_keys)
         }
+        _ => old != new,
     }
-    v
 }
 
 impl Store {
@@ -138,12 +142,12 @@ impl Store {
         Some(matching.find(|d| d.storage).cloned().unwrap_or(first))
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.sender.subscribe()
     }
 
     /// The events after `rv`, or `410 Gone` when some of them are no longer kept.
-    pub fn events_since(&self, rv: u64) -> Result<Vec<Event>, ApiError> {
+    pub fn events_since(&self, rv: u64) -> Result<Vec<Arc<Event>>, ApiError> {
         if rv < self.compacted {
             return Err(ApiError::gone(format!(
                 "too old resource version: {rv} ({})",
@@ -157,7 +161,16 @@ impl Store {
     /// group/versions), without the empty metadata fields a real server would not
     /// serialise.
     pub fn present(def: &ResourceDef, object: &Value) -> Value {
-        let mut out = events::convert(object, def);
+        Self::served_form(def, events::convert(object, def))
+    }
+
+    /// [`Self::present`] of an object the caller no longer needs.
+    fn into_present(def: &ResourceDef, object: Value) -> Value {
+        Self::served_form(def, events::convert_owned(object, def))
+    }
+
+    /// An object in `def`'s form with its kind set and its empty metadata fields dropped.
+    fn served_form(def: &ResourceDef, mut out: Value) -> Value {
         if out.is_object() {
             out["apiVersion"] = json!(def.api_version());
             out["kind"] = json!(def.kind);
@@ -182,7 +195,7 @@ impl Store {
             .flatten();
         let written = Self::present(def, object);
         match storage {
-            Some(storage) => Self::present(&storage, &written),
+            Some(storage) => Self::into_present(&storage, written),
             None => written,
         }
     }
@@ -192,10 +205,10 @@ impl Store {
         kind: EventType,
         def: &ResourceDef,
         object: &Value,
-        previous: Option<&Value>,
+        previous: Option<Value>,
     ) {
         let event = Event {
-            previous: previous.cloned(),
+            previous,
             rv: self.rv,
             kind,
             group: def.storage_group().to_string(),
@@ -203,6 +216,7 @@ impl Store {
             namespace: meta_str(object, "namespace").unwrap_or_default().into(),
             object: object.clone(),
         };
+        let event = Arc::new(event);
         self.history.push_back(event.clone());
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {
@@ -427,8 +441,8 @@ impl Store {
             }
         };
         Self::apply_builtin_defaults(def, &mut new);
-        let mut new = Self::present(def, &new);
-        let changed_spec = spec_part(&old, def.status) != spec_part(&new, def.status);
+        let mut new = Self::into_present(def, new);
+        let changed_spec = spec_changed(&old, &new, def.status);
         let generation = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
@@ -459,7 +473,7 @@ impl Store {
             meta.insert("generation".into(), json!(generation));
             meta.insert("resourceVersion".into(), json!(old_rv));
         }
-        let mut new = Self::present(def, &new);
+        let mut new = Self::into_present(def, new);
         if new == old {
             return Ok(new);
         }
@@ -480,7 +494,7 @@ impl Store {
             self.remove(def, k, stored);
         } else {
             let previous = self.objects.insert(k, stored.clone());
-            self.record(EventType::Modified, def, &stored, previous.as_ref());
+            self.record(EventType::Modified, def, &stored, previous);
         }
         Ok(new)
     }
