@@ -52,6 +52,16 @@ pub fn run(args: RunArgs) -> crate::Result<()> {
     runtime.block_on(run_async(args))
 }
 
+/// What no reconcile reads, dropped from a watched object before it is cached: the
+/// server's field-ownership records and `kubectl apply`'s copy of the last applied object,
+/// which together can outweigh a policy's spec and status.
+fn slim<K: ResourceExt>(object: &mut K) {
+    object.managed_fields_mut().clear();
+    object
+        .annotations_mut()
+        .remove("kubectl.kubernetes.io/last-applied-configuration");
+}
+
 /// A Kubernetes client from `kubeconfig`, or the in-cluster service account (or
 /// `$KUBECONFIG`) without one.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> crate::Result<kube::Client> {
@@ -247,7 +257,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     let hpa_watch = tokio::spawn(
         reflector::reflector(
             hpa_writer,
-            watcher::watcher(hpa_api, watcher::Config::default()),
+            watcher::watcher(hpa_api, watcher::Config::default()).modify(slim),
         )
         .default_backoff()
         .for_each(|event| async move {
@@ -332,7 +342,7 @@ async fn run_async(args: RunArgs) -> crate::Result<()> {
     let last_watch_warning = std::sync::Mutex::new(None);
     let watch = reflector::reflector(
         policy_writer,
-        watcher::watcher(policies, watcher::Config::default()),
+        watcher::watcher(policies, watcher::Config::default()).modify(slim),
     )
     .default_backoff()
     .for_each(|event| {
