@@ -499,12 +499,12 @@ impl PrometheusServer {
         answer["data"].clone()
     }
 
-    /// The base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
     /// The Prometheus process's id while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The base URL of the HTTP API, e.g. `http://127.0.0.1:41234`.
     pub fn url(&self) -> String {
         let scheme = if self.web_config.is_some() {
             "https"

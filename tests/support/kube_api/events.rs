@@ -66,30 +66,14 @@ fn rename(object: &Value, from_events_api: bool) -> Value {
 /// `object` converted to the form `to` serves when it is an Event in the other
 /// group/version's form (told by its `apiVersion`); otherwise unchanged. An object with
 /// no `apiVersion` is taken to be in `to`'s form already.
-pub fn convert(object: &Value, to: &ResourceDef) -> Value {
-    match renaming(object, to) {
-        Some(from_events_api) => rename(object, from_events_api),
-        None => object.clone(),
-    }
-}
-
-/// [`convert`] of an object the caller no longer needs: unchanged without a copy.
-pub fn convert_owned(object: Value, to: &ResourceDef) -> Value {
-    match renaming(&object, to) {
-        Some(from_events_api) => rename(&object, from_events_api),
-        None => object,
-    }
-}
-
-/// Whether `object` needs its fields renamed to be served at `to`, and which way.
-fn renaming(object: &Value, to: &ResourceDef) -> Option<bool> {
+pub fn convert(object: Value, to: &ResourceDef) -> Value {
     let has_api_version = object["apiVersion"].as_str().is_some_and(|a| !a.is_empty());
-    if is_events_api(to) && has_api_version && group_of(object).is_empty() {
-        Some(false)
-    } else if is_core(to) && group_of(object) == "events.k8s.io" {
-        Some(true)
+    if is_events_api(to) && has_api_version && group_of(&object).is_empty() {
+        rename(&object, false)
+    } else if is_core(to) && group_of(&object) == "events.k8s.io" {
+        rename(&object, true)
     } else {
-        None
+        object
     }
 }
 

@@ -161,16 +161,12 @@ impl Store {
     /// group/versions), without the empty metadata fields a real server would not
     /// serialise.
     pub fn present(def: &ResourceDef, object: &Value) -> Value {
-        Self::served_form(def, events::convert(object, def))
+        Self::into_present(def, object.clone())
     }
 
-    /// [`Self::present`] of an object the caller no longer needs.
+    /// [`Self::present`] of an object the caller no longer needs, converted in place.
     fn into_present(def: &ResourceDef, object: Value) -> Value {
-        Self::served_form(def, events::convert_owned(object, def))
-    }
-
-    /// An object in `def`'s form with its kind set and its empty metadata fields dropped.
-    fn served_form(def: &ResourceDef, mut out: Value) -> Value {
+        let mut out = events::convert(object, def);
         if out.is_object() {
             out["apiVersion"] = json!(def.api_version());
             out["kind"] = json!(def.kind);
