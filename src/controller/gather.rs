@@ -117,11 +117,8 @@ async fn resolve_and_read(
     policy: &ScalingPolicy,
 ) -> Result<(ApiResource, ScaleView), TargetError> {
     let resource = ctx.resolve(&policy.spec.target_ref).await?;
-    let asked = std::time::Instant::now();
-    let scale =
-        target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref).await;
-    ctx.policies.api_waited(namespace, name, asked.elapsed());
-    let scale = scale?;
+    let read = target::read_scale(&ctx.client, &resource, namespace, &policy.spec.target_ref);
+    let scale = ctx.policies.api_call(namespace, name, read).await?;
     Ok((resource, scale))
 }
 

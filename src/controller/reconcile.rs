@@ -124,19 +124,16 @@ async fn reconcile_inner(
             _ => serde_json::json!({ "status": status }),
         };
         tracing::debug!(%namespace, policy = %name, patch = %patch["status"], "status written");
-        let asked = std::time::Instant::now();
-        let patched = policies
-            .patch_status(
-                name,
-                &PatchParams {
-                    field_manager: Some(FIELD_MANAGER.to_string()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(&patch),
-            )
-            .await;
-        ctx.policies.api_waited(namespace, name, asked.elapsed());
-        patched.map_err(api("writing status"))?;
+        let params = PatchParams {
+            field_manager: Some(FIELD_MANAGER.to_string()),
+            ..PatchParams::default()
+        };
+        let patch = Patch::Merge(&patch);
+        let write = policies.patch_status(name, &params, &patch);
+        ctx.policies
+            .api_call(namespace, name, write)
+            .await
+            .map_err(api("writing status"))?;
     }
     ctx.policies.settle(namespace, name, held);
     ctx.policies.ran(namespace, name, version);
@@ -198,17 +195,17 @@ async fn apply(
     }
     match write {
         Write::Scale { to, .. } => {
-            let asked = std::time::Instant::now();
-            let written = target::write_scale(
+            let write = target::write_scale(
                 &ctx.client,
                 resource,
                 namespace,
                 &policy.spec.target_ref,
                 *to,
-            )
-            .await;
-            ctx.policies
-                .api_waited(namespace, &policy.name_any(), asked.elapsed());
+            );
+            let written = ctx
+                .policies
+                .api_call(namespace, &policy.name_any(), write)
+                .await;
             match written {
                 // Only the user can fix a refused write: say so on the policy, do not retry
                 // with backoff.

@@ -165,9 +165,18 @@ impl PolicyStates {
         self.with(namespace, name, |m| m.waited += took);
     }
 
-    /// Adds time the reconcile in progress waited for the Kubernetes API server.
-    pub fn api_waited(&self, namespace: &str, name: &str, took: Duration) {
-        self.with(namespace, name, |m| m.api_waited += took);
+    /// Awaits a request to the Kubernetes API server, adding its wait to the reconcile in
+    /// progress.
+    pub async fn api_call<T>(
+        &self,
+        namespace: &str,
+        name: &str,
+        request: impl std::future::Future<Output = T>,
+    ) -> T {
+        let asked = Instant::now();
+        let answer = request.await;
+        self.with(namespace, name, |m| m.api_waited += asked.elapsed());
+        answer
     }
 
     /// What the reconcile started at `since` waited for Prometheus and for the API server,
